@@ -1,0 +1,76 @@
+"""Settings read from the environment (prefix ``LEADFLOW_``), with embedded defaults.
+
+Two layers: :class:`PlatformSettings` is what every process shares (the broker, the topic
+namespace, where local data lives); each service subclasses :class:`ServiceSettings` with its
+own prefix (``LEADFLOW_INGEST_`` ...) for what only it owns: its database and its port.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class PlatformSettings(BaseSettings):
+    """What every Leadflow process shares."""
+
+    model_config = SettingsConfigDict(env_prefix="LEADFLOW_", extra="ignore")
+
+    # The plain KAFKA_BOOTSTRAP_SERVERS is honoured too: it is what ops teams already set.
+    kafka_bootstrap_servers: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "LEADFLOW_KAFKA_BOOTSTRAP_SERVERS", "KAFKA_BOOTSTRAP_SERVERS"
+        ),
+    )
+    # Prefixed to every physical topic name: lets several systems (or tests) share a cluster.
+    topic_namespace: str = ""
+    topic_partitions: int = Field(default=6, ge=1)
+    topic_replication_factor: int = Field(default=1, ge=1)
+    data_dir: Path = Path(".data")
+    cache_dir: Path = Field(default_factory=lambda: Path.home() / ".cache" / "leadflow")
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+
+    @model_validator(mode="after")
+    def _absolute_paths(self) -> PlatformSettings:
+        self.data_dir = self.data_dir.expanduser().resolve()
+        self.cache_dir = self.cache_dir.expanduser().resolve()
+        return self
+
+
+class ServiceSettings(BaseSettings):
+    """Base of each service's own settings; subclasses set ``env_prefix`` and the port."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    service_name: str = "service"
+    # Default: a SQLite file under the platform data dir, one per service.
+    database_url: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8080
+    consumer_group: str = ""
+    # A failing record is tried this many times in all before it goes to the dead-letter topic.
+    handler_max_attempts: int = Field(default=4, ge=1)
+    handler_backoff_initial_ms: int = Field(default=200, ge=0)
+    handler_backoff_max_ms: int = Field(default=5_000, ge=0)
+    consumer_max_batch: int = Field(default=500, ge=1)
+    outbox_poll_interval_ms: int = Field(default=1_000, ge=10)
+    outbox_batch_size: int = Field(default=500, ge=1)
+    outbox_retention_hours: int = Field(default=72, ge=0)
+    max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    platform: PlatformSettings = Field(default_factory=PlatformSettings)
+
+    @model_validator(mode="after")
+    def _defaults_from_platform(self) -> ServiceSettings:
+        if not self.database_url:
+            path = self.platform.data_dir / f"{self.service_name}.db"
+            self.database_url = f"sqlite:///{path}"
+        if not self.consumer_group:
+            self.consumer_group = f"leadflow-{self.service_name}"
+        return self
