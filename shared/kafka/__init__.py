@@ -1,0 +1,1 @@
+"""Kafka for Leadflow: provisioning a broker, topics, the producer and the consumer loop."""
