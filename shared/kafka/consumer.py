@@ -1,0 +1,564 @@
+"""The consumer loop every service runs.
+
+For each batch a partition yields:
+
+1. one database transaction: each record is decoded, skipped if its event id was already
+   processed by this consumer, else handled inside a savepoint and recorded in
+   ``processed_events``; the handler's outgoing events go to the outbox in that same
+   transaction;
+2. the transaction commits; only then is the partition's offset committed to Kafka.
+
+A record whose handler raises stops the batch there: what came before it is committed, the
+record is retried alone with backoff, and after the last attempt it goes to
+``<topic>.dlq`` with the error and its original coordinates in headers; the partition moves
+on. A record that is not a Leadflow CloudEvent at all goes to the dead-letter topic at once.
+An infrastructure failure (the database unreachable) is not the record's fault: it is retried
+until it passes or the consumer is stopped, and nothing is dead-lettered for it.
+
+Stopping (SIGTERM) lets the batch in hand finish and commit, then leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol, TypeVar
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from sqlalchemy import exc as sa_exc
+from sqlalchemy import select
+from sqlmodel import Session
+
+from shared.cloudevents import Event, MalformedEvent, decode, format_time
+from shared.contracts import EventPayload
+from shared.db import Database, RuntimeTables
+from shared.observability.logs import get_logger
+from shared.observability.metrics import (
+    CONSUMER_LAG,
+    EVENTS_CONSUMED,
+    EVENTS_DEAD_LETTERED,
+    EVENTS_DUPLICATE,
+    EVENTS_FAILED,
+    HANDLER_SECONDS,
+)
+from shared.outbox import Outbox
+from shared.stopping import sleep_or_stop
+from shared.topics import TopicNames, dlq_of, topic_for
+
+log = get_logger(__name__)
+
+P = TypeVar("P", bound=EventPayload)
+
+
+class Record(Protocol):
+    """The parts of a consumed Kafka record the runtime uses (aiokafka ships no types)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+@dataclass(frozen=True)
+class HandlerContext:
+    """What a handler gets besides its payload: the transaction, the event, the outbox."""
+
+    session: Session
+    event: Event[EventPayload]
+    outbox: Outbox
+    topic: str
+    partition: int
+    offset: int
+
+    def emit(self, payload: EventPayload, *, time: datetime | None = None) -> Event[EventPayload]:
+        """Publish an event after this transaction commits (through the outbox)."""
+        return self.outbox.add(self.session, payload, time=time)
+
+
+Handler = Callable[[HandlerContext, Any], None]
+
+
+class Handlers:
+    """The registry of one consumer: which handler runs for which payload type."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[type[EventPayload], Handler] = {}
+
+    def on(self, payload_type: type[P]) -> Callable[[Callable[[HandlerContext, P], None]], Handler]:
+        def register(handler: Callable[[HandlerContext, P], None]) -> Handler:
+            if payload_type in self._by_type:
+                raise ValueError(f"{payload_type.__name__} already has a handler")
+            self._by_type[payload_type] = handler
+            return handler
+
+        return register
+
+    def get(self, payload_type: type[EventPayload]) -> Handler | None:
+        return self._by_type.get(payload_type)
+
+    @property
+    def topics(self) -> list[str]:
+        """Logical topics this registry needs, from the catalog."""
+        return sorted({topic_for(payload).name for payload in self._by_type})
+
+
+@dataclass
+class ConsumerHooks:
+    """Seams for fault-injection tests: called around the database commit of a batch."""
+
+    before_db_commit: Callable[[Sequence[Record]], None] | None = None
+    after_db_commit: Callable[[Sequence[Record]], None] | None = None
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    initial_backoff: float = 0.2
+    max_backoff: float = 5.0
+
+    def delay(self, failed_attempts: int) -> float:
+        return float(min(self.max_backoff, self.initial_backoff * 2 ** (failed_attempts - 1)))
+
+
+@dataclass
+class _Failure:
+    error: BaseException
+    malformed: bool = False
+    transient: bool = False
+
+
+class _HandlerFailed(Exception):
+    """Aborts a fast-path transaction: the handler of record ``index`` raised."""
+
+    def __init__(self, index: int, failure: _Failure) -> None:
+        super().__init__(index)
+        self.index = index
+        self.failure = failure
+
+
+@dataclass
+class _BatchOutcome:
+    done: int
+    failure: _Failure | None = None
+    effects: int = 0
+
+
+def is_transient(error: BaseException) -> bool:
+    """Failures of the infrastructure, not of the record: retried, never dead-lettered."""
+    return isinstance(
+        error,
+        sa_exc.OperationalError
+        | sa_exc.InterfaceError
+        | sa_exc.DisconnectionError
+        | sa_exc.TimeoutError
+        | ConnectionError,
+    )
+
+
+@dataclass
+class EventConsumer:
+    name: str
+    service: str
+    handlers: Handlers
+    db: Database
+    tables: RuntimeTables
+    outbox: Outbox
+    bootstrap_servers: str
+    names: TopicNames = field(default_factory=TopicNames)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    max_batch: int = 500
+    hooks: ConsumerHooks = field(default_factory=ConsumerHooks)
+    on_committed: Callable[[], None] | None = None
+    topics: list[str] | None = None
+
+    def __post_init__(self) -> None:
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lag_checked = 0.0
+        self._metric_children: dict[tuple[int, str], Any] = {}
+        self.started = asyncio.Event()
+
+    @property
+    def logical_topics(self) -> list[str]:
+        return self.topics if self.topics is not None else self.handlers.topics
+
+    # ------------------------------------------------------------------ the loop
+
+    async def run(self, producer: AIOKafkaProducer, stopping: asyncio.Event) -> None:
+        consumer = await self._start(stopping)
+        if consumer is None:
+            return
+        try:
+            while not stopping.is_set():
+                batches = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
+                records = [record for batch in batches.values() for record in batch]
+                if records:
+                    await self._process(consumer, producer, records, stopping)
+                await self._update_lag(consumer)
+        finally:
+            self._consumer = None
+            with contextlib.suppress(Exception):
+                await consumer.stop()
+
+    async def _start(self, stopping: asyncio.Event) -> AIOKafkaConsumer | None:
+        physical = [self.names.physical(topic) for topic in self.logical_topics]
+        delay = 0.5
+        while not stopping.is_set():
+            consumer = AIOKafkaConsumer(
+                *physical,
+                bootstrap_servers=self.bootstrap_servers,
+                group_id=self.names.group(self.name),
+                client_id=f"{self.service}-{self.name}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=self.max_batch,
+                # A batch may sit behind a slow database for a while; do not get kicked out.
+                max_poll_interval_ms=600_000,
+            )
+            try:
+                await consumer.start()
+            except KafkaError as error:
+                log.warning("consumer cannot reach Kafka yet", error=repr(error), retry_in=delay)
+                with contextlib.suppress(Exception):
+                    await consumer.stop()
+                await sleep_or_stop(stopping, delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            self._consumer = consumer
+            self.started.set()
+            log.info("consumer started", consumer=self.name, topics=physical)
+            return consumer
+        return None
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        records: list[Record],
+        stopping: asyncio.Event,
+    ) -> None:
+        """Handle a fetched batch (records of several partitions, each in order)."""
+        pending = records
+        transient_delay = self.retry.initial_backoff
+        while pending:
+            outcome = await asyncio.to_thread(self._apply_batch, pending)
+            if outcome.done:
+                await self._commit(consumer, pending[: outcome.done])
+            failure = outcome.failure
+            if failure is None:
+                return
+            if failure.transient:
+                log.warning(
+                    "database unavailable, retrying batch",
+                    error=repr(failure.error),
+                    retry_in=transient_delay,
+                )
+                pending = pending[outcome.done :]
+                if stopping.is_set():
+                    return  # uncommitted: the next owner of these partitions reads them
+                await sleep_or_stop(stopping, transient_delay)
+                transient_delay = min(transient_delay * 2, self.retry.max_backoff)
+                continue
+            failed = pending[outcome.done]
+            settled = await self._settle_failed_record(
+                consumer, producer, failed, failure, stopping
+            )
+            if not settled:
+                return  # stopping: the record stays uncommitted for the next owner
+            pending = pending[outcome.done + 1 :]
+
+    async def _settle_failed_record(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        record: Record,
+        failure: _Failure,
+        stopping: asyncio.Event,
+    ) -> bool:
+        """Retry one failed record, then dead-letter it. False if stopped before settling."""
+        attempts = 1
+        logical = self.names.logical(record.topic)
+        while not failure.malformed and attempts < self.retry.max_attempts:
+            delay = self.retry.delay(attempts)
+            log.warning(
+                "handler failed, retrying",
+                topic=logical,
+                offset=record.offset,
+                attempt=attempts,
+                error=repr(failure.error),
+                retry_in=delay,
+            )
+            await sleep_or_stop(stopping, delay)
+            if stopping.is_set():
+                return False
+            outcome = await asyncio.to_thread(self._apply_batch, [record])
+            if outcome.failure is None:
+                await self._commit(consumer, [record])
+                return True
+            if outcome.failure.transient:
+                continue  # not the record's fault: does not use up an attempt
+            failure = outcome.failure
+            attempts += 1
+        if not await self._dead_letter(producer, record, failure, attempts, stopping):
+            return False
+        await self._commit(consumer, [record])
+        return True
+
+    # ------------------------------------------------------------------ one transaction
+
+    def _apply_batch(self, records: Sequence[Record]) -> _BatchOutcome:
+        """Runs in a worker thread. Handles records in one transaction and commits what
+        succeeded before the first failure; the outcome says how far it got and why it
+        stopped.
+
+        The fast path has no savepoints: one transaction, the handlers, one multi-row insert
+        of processed events, one commit. When a handler raises, the transaction is rolled
+        back and the records before it are applied again without it. When the commit itself
+        fails and no record can be blamed, the batch is re-run with a savepoint per record
+        to find the one that breaks it.
+        """
+        started = time.perf_counter()
+        try:
+            try:
+                outcome = self._run_transaction(records, isolate=False)
+            except _HandlerFailed as failed:
+                outcome = (
+                    self._run_transaction(records[: failed.index], isolate=False)
+                    if failed.index
+                    else _BatchOutcome(done=0)
+                )
+                if outcome.failure is None:
+                    outcome.failure = failed.failure
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                try:
+                    outcome = self._run_transaction(records, isolate=True)
+                except Exception as isolated_error:
+                    if is_transient(isolated_error):
+                        raise
+                    # Even one savepoint per record cannot tell: blame the first record; it
+                    # is retried alone, and dead-lettered if it keeps failing.
+                    outcome = _BatchOutcome(done=0, failure=_Failure(isolated_error))
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            return _BatchOutcome(done=0, failure=_Failure(error, transient=True))
+        if self.hooks.after_db_commit and outcome.done:
+            self.hooks.after_db_commit(records[: outcome.done])
+        if outcome.done:
+            self._count(records[: outcome.done], (time.perf_counter() - started) / outcome.done)
+        if outcome.effects and self.on_committed:
+            self.on_committed()
+        return outcome
+
+    def _run_transaction(self, records: Sequence[Record], *, isolate: bool) -> _BatchOutcome:
+        """One transaction over ``records``. Without ``isolate`` a failing handler aborts it
+        (:class:`_HandlerFailed`); with it, each record has a savepoint and the transaction
+        commits what came before the failure."""
+        outcome = _BatchOutcome(done=0)
+        if not records:
+            return outcome
+        processed = self.tables.processed_events
+        with self.db.transaction() as session:
+            seen = self._already_processed(session, records)
+            rows: list[dict[str, Any]] = []
+            for index, record in enumerate(records):
+                try:
+                    event = decode(record.headers, record.value)
+                except MalformedEvent as error:
+                    outcome.failure = _Failure(error, malformed=True)
+                    break
+                handler = self.handlers.get(type(event.data))
+                if event.id in seen or handler is None:
+                    # Already processed, or a type this consumer does not act on.
+                    if event.id in seen:
+                        self._metric(EVENTS_DUPLICATE, record).inc()
+                    outcome.done = index + 1
+                    continue
+                logical = self.names.logical(record.topic)
+                row = {
+                    "consumer": self.name,
+                    "event_id": event.id,
+                    "topic": logical,
+                    "partition": record.partition,
+                    "offset": record.offset,
+                    "outcome": "processed",
+                    "processed_at": datetime.now(UTC),
+                }
+                context = HandlerContext(
+                    session, event, self.outbox, logical, record.partition, record.offset
+                )
+                structlog.contextvars.bind_contextvars(event_id=event.id, lead_id=event.subject)
+                try:
+                    if isolate:
+                        with session.begin_nested():
+                            handler(context, event.data)
+                            session.execute(processed.insert().values(**row))
+                    else:
+                        handler(context, event.data)
+                        rows.append(row)
+                except Exception as error:
+                    if is_transient(error):
+                        raise
+                    self._metric(EVENTS_FAILED, record).inc()
+                    if not isolate:
+                        raise _HandlerFailed(index, _Failure(error)) from error
+                    outcome.failure = _Failure(error)
+                    break
+                finally:
+                    structlog.contextvars.unbind_contextvars("event_id", "lead_id")
+                seen.add(event.id)
+                outcome.done = index + 1
+                outcome.effects += 1
+            if rows:
+                session.execute(processed.insert(), rows)
+            if self.hooks.before_db_commit:
+                self.hooks.before_db_commit(records[: outcome.done])
+        return outcome
+
+    def _count(self, records: Sequence[Record], seconds_each: float) -> None:
+        for record in records:
+            self._metric(EVENTS_CONSUMED, record).inc()
+            self._metric(HANDLER_SECONDS, record).observe(seconds_each)
+
+    def _metric(self, metric: Any, record: Record) -> Any:
+        """The metric's child for this service and the record's topic, cached."""
+        key = (id(metric), record.topic)
+        child = self._metric_children.get(key)
+        if child is None:
+            child = metric.labels(self.service, self.names.logical(record.topic))
+            self._metric_children[key] = child
+        return child
+
+    def _already_processed(self, session: Session, records: Sequence[Record]) -> set[str]:
+        ids = {value for value in (_ce_id(record) for record in records) if value}
+        if not ids:
+            return set()
+        processed = self.tables.processed_events
+        rows = session.execute(
+            select(processed.c.event_id).where(
+                processed.c.consumer == self.name, processed.c.event_id.in_(ids)
+            )
+        )
+        return {row[0] for row in rows}
+
+    # ------------------------------------------------------------------ dead letters
+
+    async def _dead_letter(
+        self,
+        producer: AIOKafkaProducer,
+        record: Record,
+        failure: _Failure,
+        attempts: int,
+        stopping: asyncio.Event,
+    ) -> bool:
+        """Write the record to its dead-letter topic; False if stopped before it was written."""
+        logical = self.names.logical(record.topic)
+        error = failure.error
+        headers = [
+            *[(k, v) for k, v in record.headers if not k.startswith("dlq_")],
+            ("dlq_error", f"{type(error).__name__}: {error}"[:8000].encode()),
+            ("dlq_error_type", type(error).__name__.encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_consumer", self.name.encode()),
+            ("dlq_service", self.service.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_failed_at", format_time(datetime.now(UTC)).encode()),
+        ]
+        delay = self.retry.initial_backoff
+        while True:
+            try:
+                await producer.send_and_wait(
+                    self.names.physical(dlq_of(logical)),
+                    value=record.value,
+                    key=record.key,
+                    headers=headers,
+                )
+                break
+            except KafkaError as send_error:
+                # Never move past a record that is neither handled nor dead-lettered.
+                log.error("cannot write dead letter, retrying", error=repr(send_error))
+                if stopping.is_set():
+                    return False
+                await sleep_or_stop(stopping, delay)
+                delay = min(delay * 2, 10.0)
+        EVENTS_DEAD_LETTERED.labels(self.service, logical).inc()
+        log.error(
+            "record dead-lettered",
+            topic=logical,
+            partition=record.partition,
+            offset=record.offset,
+            attempts=attempts,
+            error=f"{type(error).__name__}: {error}",
+            event_id=_ce_id(record),
+        )
+        await asyncio.to_thread(self._mark_dead_lettered, record)
+        return True
+
+    def _mark_dead_lettered(self, record: Record) -> None:
+        """Remember the dead letter so a redelivery is not dead-lettered twice."""
+        event_id = _ce_id(record)
+        if not event_id:
+            return
+        processed = self.tables.processed_events
+        with contextlib.suppress(sa_exc.IntegrityError), self.db.transaction() as session:
+            session.execute(
+                processed.insert().values(
+                    consumer=self.name,
+                    event_id=event_id,
+                    topic=self.names.logical(record.topic),
+                    partition=record.partition,
+                    offset=record.offset,
+                    outcome="dead_lettered",
+                    processed_at=datetime.now(UTC),
+                )
+            )
+
+    # ------------------------------------------------------------------ offsets and lag
+
+    async def _commit(self, consumer: AIOKafkaConsumer, records: Sequence[Record]) -> None:
+        """Commit, for each partition among ``records``, the offset after its last one."""
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            tp = TopicPartition(record.topic, record.partition)
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+        try:
+            await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as error:
+            # The partition moved to another member during a rebalance. Its new owner reads
+            # from the last committed offset and skips what this one already processed.
+            log.warning(
+                "offset commit refused after rebalance", offsets=str(offsets), error=repr(error)
+            )
+
+    async def _update_lag(self, consumer: AIOKafkaConsumer) -> None:
+        now = time.monotonic()
+        if now - self._lag_checked < 5.0:
+            return
+        self._lag_checked = now
+        for tp in consumer.assignment():
+            highwater = consumer.highwater(tp)
+            if highwater is None:
+                continue
+            with contextlib.suppress(Exception):
+                position = await consumer.position(tp)
+                CONSUMER_LAG.labels(
+                    self.service, self.names.logical(tp.topic), str(tp.partition)
+                ).set(max(0, highwater - position))
+
+
+def _ce_id(record: Record) -> str | None:
+    for key, value in record.headers:
+        if key == "ce_id":
+            return str(value.decode("utf-8", errors="replace"))
+    return None

@@ -1,0 +1,253 @@
+"""The transactional outbox: events are rows first, Kafka records after the commit.
+
+Whoever changes state (a request, a consumer's handler) adds the events that change causes
+to the outbox in the same transaction. The relay publishes pending rows in id order and marks
+them published once the broker acknowledged them. A crash between the commit and the send
+loses nothing (the row is still pending); a crash between the send and the mark sends the
+event again with the same id, and consumers drop the second copy.
+
+On PostgreSQL several instances of a service may run: only the one holding the advisory lock
+relays, so one lead's events keep their order. SQLite is one process by nature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from sqlalchemy import Connection, func, select, text
+from sqlmodel import Session
+
+from shared.cloudevents import Event
+from shared.contracts import EventPayload
+from shared.db import Database, RuntimeTables
+from shared.observability.logs import get_logger
+from shared.observability.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+from shared.stopping import sleep_or_stop
+from shared.topics import TopicNames, topic_for
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """Adds events to the outbox table inside the caller's transaction."""
+
+    tables: RuntimeTables
+    source: str
+
+    def add(
+        self,
+        session: Session,
+        payload: EventPayload,
+        *,
+        time: datetime | None = None,
+        event_id: str | None = None,
+    ) -> Event[EventPayload]:
+        kwargs: dict[str, Any] = {"data": payload, "source": self.source}
+        if time is not None:
+            kwargs["time"] = time
+        if event_id is not None:
+            kwargs["id"] = event_id
+        event = Event(**kwargs)
+        self.add_event(session, event)
+        return event
+
+    def add_event(self, session: Session, event: Event[EventPayload]) -> None:
+        session.execute(
+            self.tables.outbox.insert().values(
+                event_id=event.id,
+                topic=topic_for(type(event.data)).name,
+                key=event.subject,
+                headers=json.dumps([[k, v.decode()] for k, v in event.headers()]),
+                payload=event.value().decode(),
+                created_at=datetime.now(UTC),
+            )
+        )
+
+
+def _advisory_key(service: str) -> int:
+    # A stable signed 32-bit key per service for pg_try_advisory_lock.
+    return zlib.crc32(f"leadflow-outbox-{service}".encode()) - 2**31
+
+
+class OutboxRelay:
+    """Publishes pending outbox rows; wakes at once when told a commit added some."""
+
+    def __init__(
+        self,
+        *,
+        service: str,
+        db: Database,
+        tables: RuntimeTables,
+        names: TopicNames,
+        batch_size: int = 500,
+        poll_interval: float = 1.0,
+        retention: timedelta = timedelta(hours=72),
+    ) -> None:
+        self.service = service
+        self.db = db
+        self.tables = tables
+        self.names = names
+        self.batch_size = batch_size
+        self.poll_interval = poll_interval
+        self.retention = retention
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._leader_connection: Connection | None = None
+        self._last_purge = datetime.min.replace(tzinfo=UTC)
+
+    def notify(self) -> None:
+        """Thread-safe: a transaction that added outbox rows has committed."""
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            with contextlib.suppress(RuntimeError):  # loop closed under us at shutdown
+                loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, producer: AIOKafkaProducer, stopping: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        backoff = 0.2
+        try:
+            while True:
+                # Cleared before the cycle, so a commit that lands during it is not missed.
+                self._wake.clear()
+                try:
+                    while await self.publish_pending(producer) >= self.batch_size:
+                        pass
+                    backoff = 0.2
+                except Exception as error:
+                    if stopping.is_set():
+                        log.error("outbox relay stopped with events pending", error=repr(error))
+                        return
+                    log.warning("outbox relay cycle failed", error=repr(error), retry_in=backoff)
+                    await sleep_or_stop(stopping, backoff)
+                    backoff = min(backoff * 2, 10.0)
+                    continue
+                if stopping.is_set():
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wait_wake_or_stop(stopping), self.poll_interval)
+        finally:
+            await asyncio.to_thread(self._release_leadership)
+
+    async def _wait_wake_or_stop(self, stopping: asyncio.Event) -> None:
+        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+
+    async def publish_pending(self, producer: AIOKafkaProducer) -> int:
+        """One cycle: publish up to a batch of pending rows; answer how many were published."""
+        rows = await asyncio.to_thread(self._fetch_pending)
+        if not rows:
+            OUTBOX_PENDING.labels(self.service).set(0)
+            await asyncio.to_thread(self._purge_if_due)
+            return 0
+        futures = []
+        for row in rows:
+            headers = [(k, v.encode()) for k, v in json.loads(row.headers)]
+            futures.append(
+                await producer.send(
+                    self.names.physical(row.topic),
+                    value=row.payload.encode(),
+                    key=row.key.encode(),
+                    headers=headers,
+                )
+            )
+        await asyncio.gather(*futures)
+        await asyncio.to_thread(self._mark_published, [row.id for row in rows])
+        for row in rows:
+            EVENTS_PUBLISHED.labels(self.service, row.topic).inc()
+        if len(rows) < self.batch_size:
+            OUTBOX_PENDING.labels(self.service).set(0)
+        return len(rows)
+
+    # ------------------------------------------------------------- database side (threads)
+
+    def _is_leader(self) -> bool:
+        if not self.db.is_postgresql:
+            return True
+        connection = self._leader_connection
+        if connection is not None:
+            try:
+                connection.execute(text("SELECT 1"))
+                return True
+            except Exception:
+                self._release_leadership()
+        connection = self.db.engine.connect()
+        acquired = connection.execute(
+            text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(self.service)}
+        ).scalar()
+        connection.commit()
+        if acquired:
+            self._leader_connection = connection
+            return True
+        connection.close()
+        return False
+
+    def _release_leadership(self) -> None:
+        connection, self._leader_connection = self._leader_connection, None
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                connection.close()  # closing the session releases the advisory lock
+
+    def _fetch_pending(self) -> list[Any]:
+        if not self._is_leader():
+            return []
+        outbox = self.tables.outbox
+        with self.db.reader.connect() as connection:
+            return list(
+                connection.execute(
+                    select(
+                        outbox.c.id,
+                        outbox.c.topic,
+                        outbox.c.key,
+                        outbox.c.headers,
+                        outbox.c.payload,
+                    )
+                    .where(outbox.c.published_at.is_(None))
+                    .order_by(outbox.c.id)
+                    .limit(self.batch_size)
+                )
+            )
+
+    def _mark_published(self, ids: list[int]) -> None:
+        outbox = self.tables.outbox
+        with self.db.engine.begin() as connection:
+            connection.execute(
+                outbox.update().where(outbox.c.id.in_(ids)).values(published_at=datetime.now(UTC))
+            )
+
+    def _purge_if_due(self) -> None:
+        now = datetime.now(UTC)
+        if now - self._last_purge < timedelta(minutes=10):
+            return
+        self._last_purge = now
+        outbox = self.tables.outbox
+        with self.db.engine.begin() as connection:
+            connection.execute(outbox.delete().where(outbox.c.published_at < now - self.retention))
+
+    def pending_count(self) -> int:
+        outbox = self.tables.outbox
+        with self.db.reader.connect() as connection:
+            return int(
+                connection.execute(
+                    select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+                ).scalar_one()
+            )

@@ -1,0 +1,1 @@
+"""A minimal service the runtime's own tests drive: real tables, real migrations, real handlers."""

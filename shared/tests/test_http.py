@@ -1,0 +1,142 @@
+"""Every service's HTTP side, over real HTTP: probes, metrics, unit of work, size cap."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from shared.db import Database
+from shared.http import create_app
+from shared.service import ServiceDefinition, ServiceRuntime
+from shared.testing.kafka_tools import eventually, read_topic
+from shared.testing.probe.models import TABLES, Effect
+from shared.testing.pytest_plugin import serve_app, service_settings
+from shared.topics import TopicNames
+
+MAX_BYTES = 4096
+
+
+def count(database: Database, table: object) -> int:
+    with database.read() as session:
+        return int(session.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def client(
+    service_definition: ServiceDefinition,
+    database: Database,
+    topic_names: TopicNames,
+    kafka_bootstrap_servers: str,
+) -> AsyncIterator[httpx.AsyncClient]:
+    settings = service_settings(
+        service_definition,
+        database=database,
+        topic_names=topic_names,
+        bootstrap_servers=kafka_bootstrap_servers,
+        max_request_bytes=MAX_BYTES,
+    )
+    runtime = ServiceRuntime(service_definition, settings)
+    async with serve_app(create_app(runtime)) as url, httpx.AsyncClient(base_url=url) as client:
+        await eventually(lambda: runtime.producer is not None)
+        client.runtime = runtime  # type: ignore[attr-defined]
+        yield client
+
+
+@pytest.mark.kafka
+async def test_probes_answer(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/healthz")).json() == {"status": "ok", "service": "probe"}
+    ready = await client.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json() == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
+
+
+async def test_not_ready_while_the_broker_is_not_connected(
+    service_definition: ServiceDefinition, database: Database
+) -> None:
+    settings = service_settings(service_definition, database=database)
+    runtime = ServiceRuntime(service_definition, settings)
+    app = create_app(runtime, manage_runtime=False)
+    async with serve_app(app) as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/healthz")).status_code == 200
+        ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "kafka": "not connected"}
+
+
+@pytest.mark.kafka
+async def test_a_request_commits_before_it_answers_and_publishes_after(
+    client: httpx.AsyncClient,
+    database: Database,
+    topic_names: TopicNames,
+    kafka_bootstrap_servers: str,
+) -> None:
+    response = await client.post("/v1/probe", json={"note": "hello"})
+    assert response.status_code == 202
+    # Committed by the time the answer came: no waiting needed.
+    assert count(database, Effect) == 1
+    [record] = await read_topic(
+        kafka_bootstrap_servers, topic_names.physical("leads.ingested"), count=1
+    )
+    assert dict(record.headers)["ce_id"].decode() == response.json()["event_id"]
+
+
+@pytest.mark.kafka
+async def test_a_request_that_fails_after_writing_leaves_nothing(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    response = await client.post("/v1/probe", json={"note": "fail-after-write"})
+    assert response.status_code == 500
+    assert count(database, Effect) == 0
+    assert count(database, TABLES.outbox) == 0
+
+
+@pytest.mark.kafka
+async def test_bad_input_names_the_field_and_the_reason(client: httpx.AsyncClient) -> None:
+    response = await client.post("/v1/probe", json={"not_note": 1})
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["body", "note"]
+    assert detail["msg"] == "Field required"
+
+
+@pytest.mark.kafka
+async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, database: Database) -> None:
+    big = {"note": "x" * (MAX_BYTES + 10)}
+    response = await client.post("/v1/probe", json=big)
+    assert response.status_code == 413
+    assert "larger than 4096 bytes" in response.json()["detail"][0]["msg"]
+
+    async def chunked() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        yield b'{"note": "'
+        for _ in range(10):
+            yield b"y" * 1024
+        yield b'"}'
+
+    streamed = await client.post(
+        "/v1/probe", content=chunked(), headers={"content-type": "application/json"}
+    )
+    assert streamed.status_code == 413
+    assert count(database, Effect) == 0
+
+
+@pytest.mark.kafka
+async def test_metrics_are_exposed_for_prometheus(client: httpx.AsyncClient) -> None:
+    await client.post("/v1/probe", json={"note": "metrics"})
+    await eventually(lambda: client.runtime.relay.pending_count() == 0)  # type: ignore[attr-defined]
+    text = (await client.get("/metrics")).text
+    assert (
+        'leadflow_http_requests_total{method="POST",route="/v1/probe",service="probe",status="202"}'
+        in text
+    )
+    assert 'leadflow_events_published_total{service="probe",topic="leads.ingested"}' in text
+    for name in (
+        "leadflow_events_consumed_total",
+        "leadflow_events_dead_lettered_total",
+        "leadflow_handler_seconds_bucket",
+        "leadflow_consumer_lag",
+        "leadflow_outbox_pending",
+    ):
+        assert name in text

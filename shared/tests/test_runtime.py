@@ -1,0 +1,228 @@
+"""The event runtime on the real broker and both databases: round trip, dead letters,
+duplicates, retries, the outbox."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import jsonschema
+import pytest
+from sqlalchemy import func, select
+from sqlmodel import col
+
+from shared import schema_files
+from shared.cloudevents import Event, decode, header
+from shared.contracts import LeadScoredV1
+from shared.db import Database
+from shared.observability.metrics import EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE
+from shared.service import ServiceDefinition, ServiceRuntime
+from shared.testing import factories
+from shared.testing.kafka_tools import eventually, produce, produce_raw, read_topic
+from shared.testing.probe import service as probe
+from shared.testing.probe.models import TABLES, Effect
+from shared.testing.pytest_plugin import running_runtime, service_settings
+from shared.topics import TopicNames
+
+pytestmark = pytest.mark.kafka
+
+
+def effects(database: Database) -> list[Effect]:
+    with database.read() as session:
+        return list(session.execute(select(Effect).order_by(col(Effect.id))).scalars())
+
+
+def effect_count(database: Database, event_id: str) -> int:
+    with database.read() as session:
+        return int(
+            session.execute(
+                select(func.count()).select_from(Effect).where(col(Effect.event_id) == event_id)
+            ).scalar_one()
+        )
+
+
+@pytest.fixture
+async def runtime(
+    service_definition: ServiceDefinition,
+    database: Database,
+    topic_names: TopicNames,
+    kafka_bootstrap_servers: str,
+) -> AsyncIterator[ServiceRuntime]:
+    settings = service_settings(
+        service_definition,
+        database=database,
+        topic_names=topic_names,
+        bootstrap_servers=kafka_bootstrap_servers,
+        handler_max_attempts=3,
+    )
+    runtime = ServiceRuntime(service_definition, settings)
+    async with running_runtime(runtime):
+        yield runtime
+
+
+async def test_an_event_round_trips_through_outbox_broker_and_consumer(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    names = runtime.names
+    payload = factories.lead_ingested(probe="emit")
+    # As ingest would: the state change and its event in one transaction.
+    with database.transaction() as session:
+        event = runtime.outbox.add(session, payload)
+    runtime.relay.notify()
+
+    await eventually(lambda: effect_count(database, event.id) == 1, message="not consumed")
+
+    # On the wire: CloudEvents binary mode, keyed by lead id, payload as its JSON Schema says.
+    [record] = await read_topic(kafka_bootstrap_servers, names.physical("leads.ingested"), count=1)
+    assert record.key == str(payload.lead_id).encode()
+    assert header(record.headers, "ce_id") == event.id
+    assert header(record.headers, "ce_source") == "/leadflow/probe"
+    assert header(record.headers, "ce_subject") == str(payload.lead_id)
+    assert decode(record.headers, record.value).data == payload
+    jsonschema.validate(json.loads(record.value), schema_files.load("leadflow.lead.ingested.v1"))
+
+    # The handler's own event went out through the outbox after its transaction committed.
+    [scored] = await read_topic(kafka_bootstrap_servers, names.physical("leads.scored"), count=1)
+    scored_event = decode(scored.headers, scored.value)
+    assert isinstance(scored_event.data, LeadScoredV1)
+    assert scored_event.data.lead_id == payload.lead_id
+    jsonschema.validate(json.loads(scored.value), schema_files.load("leadflow.lead.scored.v1"))
+    await eventually(lambda: runtime.relay.pending_count() == 0, message="outbox not drained")
+
+
+async def test_a_failing_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    names = runtime.names
+    lead_id = uuid.uuid4()  # one key: one partition, in this order
+    before, poison, after = (
+        Event(data=factories.lead_ingested(lead_id=lead_id, probe=note), source="/test")
+        for note in ("before", "poison", "after")
+    )
+    dead_before = EVENTS_DEAD_LETTERED.labels("probe", "leads.ingested")._value.get()
+    await produce(
+        kafka_bootstrap_servers, names.physical("leads.ingested"), [before, poison, after]
+    )
+
+    await eventually(lambda: effect_count(database, after.id) == 1, message="partition stuck")
+    assert [effect.event_id for effect in effects(database)] == [before.id, after.id]
+    assert probe.attempts[poison.id] == 3  # handler_max_attempts
+
+    [dead] = await read_topic(
+        kafka_bootstrap_servers, names.physical("leads.ingested.dlq"), count=1
+    )
+    assert header(dead.headers, "ce_id") == poison.id
+    assert header(dead.headers, "dlq_error") == "ValueError: the probe was told to fail"
+    assert header(dead.headers, "dlq_original_topic") == names.physical("leads.ingested")
+    original = await read_topic(kafka_bootstrap_servers, names.physical("leads.ingested"), count=3)
+    poison_record = next(r for r in original if header(r.headers, "ce_id") == poison.id)
+    assert header(dead.headers, "dlq_original_partition") == str(poison_record.partition)
+    assert header(dead.headers, "dlq_original_offset") == str(poison_record.offset)
+    assert header(dead.headers, "dlq_attempts") == "3"
+    assert dead.value == poison_record.value
+    assert EVENTS_DEAD_LETTERED.labels("probe", "leads.ingested")._value.get() == dead_before + 1
+
+    processed = TABLES.processed_events
+    with database.read() as session:
+        outcome = session.execute(
+            select(processed.c.outcome).where(processed.c.event_id == poison.id)
+        ).scalar_one()
+    assert outcome == "dead_lettered"
+
+
+async def test_the_same_event_delivered_twice_has_one_effect(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    names = runtime.names
+    event = Event(data=factories.lead_ingested(), source="/test")
+    marker = Event(data=factories.lead_ingested(lead_id=event.data.lead_id), source="/test")
+    duplicates_before = EVENTS_DUPLICATE.labels("probe", "leads.ingested")._value.get()
+    await produce(kafka_bootstrap_servers, names.physical("leads.ingested"), [event])
+    await eventually(lambda: effect_count(database, event.id) == 1)
+    # Redelivered later (a relay re-sending after a crash), then something after it.
+    await produce(kafka_bootstrap_servers, names.physical("leads.ingested"), [event, marker])
+    await eventually(lambda: effect_count(database, marker.id) == 1)
+    assert effect_count(database, event.id) == 1
+    assert EVENTS_DUPLICATE.labels("probe", "leads.ingested")._value.get() == duplicates_before + 1
+
+
+async def test_the_same_event_twice_in_one_batch_has_one_effect(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    event = Event(data=factories.lead_ingested(), source="/test")
+    await produce(
+        kafka_bootstrap_servers, runtime.names.physical("leads.ingested"), [event, event, event]
+    )
+    await eventually(lambda: probe.attempts[event.id] >= 1)
+    marker = Event(data=factories.lead_ingested(lead_id=event.data.lead_id), source="/test")
+    await produce(kafka_bootstrap_servers, runtime.names.physical("leads.ingested"), [marker])
+    await eventually(lambda: effect_count(database, marker.id) == 1)
+    assert effect_count(database, event.id) == 1
+
+
+async def test_a_flaky_handler_is_retried_and_not_dead_lettered(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    event = Event(data=factories.lead_ingested(probe="flaky:2"), source="/test")
+    await produce(kafka_bootstrap_servers, runtime.names.physical("leads.ingested"), [event])
+    await eventually(lambda: effect_count(database, event.id) == 1)
+    assert probe.attempts[event.id] == 3
+    dead = await read_topic(
+        kafka_bootstrap_servers, runtime.names.physical("leads.ingested.dlq"), count=1, timeout=1.0
+    )
+    assert dead == []
+
+
+async def test_a_record_that_is_not_a_cloudevent_is_dead_lettered_at_once(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    names = runtime.names
+    key = str(uuid.uuid4()).encode()
+    await produce_raw(
+        kafka_bootstrap_servers,
+        names.physical("leads.ingested"),
+        b"hello",
+        key=key,
+        headers=[("ce_type", b"leadflow.lead.ingested.v1")],
+    )
+    follower = Event(data=factories.lead_ingested(lead_id=uuid.UUID(key.decode())), source="/test")
+    await produce(kafka_bootstrap_servers, names.physical("leads.ingested"), [follower])
+    await eventually(lambda: effect_count(database, follower.id) == 1)
+    [dead] = await read_topic(
+        kafka_bootstrap_servers, names.physical("leads.ingested.dlq"), count=1
+    )
+    assert dead.value == b"hello"
+    assert header(dead.headers, "dlq_error") == "MalformedEvent: header ce_specversion is missing"
+    assert header(dead.headers, "dlq_attempts") == "1"
+
+
+async def test_events_committed_while_kafka_was_out_of_reach_are_published_once(
+    service_definition: ServiceDefinition,
+    database: Database,
+    topic_names: TopicNames,
+    kafka_bootstrap_servers: str,
+) -> None:
+    """A crash between the database commit and the send: the row waits in the outbox."""
+    settings = service_settings(
+        service_definition,
+        database=database,
+        topic_names=topic_names,
+        bootstrap_servers=kafka_bootstrap_servers,
+    )
+    runtime = ServiceRuntime(service_definition, settings)
+    payloads = [factories.lead_scored(scored_at=datetime.now(UTC)) for _ in range(5)]
+    with database.transaction() as session:
+        for payload in payloads:
+            runtime.outbox.add(session, payload)
+    assert runtime.relay.pending_count() == 5  # committed, never sent: the process "died"
+
+    async with running_runtime(runtime):
+        await eventually(lambda: runtime.relay.pending_count() == 0)
+    records = await read_topic(
+        kafka_bootstrap_servers, topic_names.physical("leads.scored"), count=6, timeout=3.0
+    )
+    assert sorted(decode(r.headers, r.value).data.lead_id for r in records) == sorted(
+        p.lead_id for p in payloads
+    )
