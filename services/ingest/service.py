@@ -1,0 +1,21 @@
+"""The ingest service as the runtime runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.ingest.models import TABLES, metadata
+from services.ingest.settings import IngestSettings
+from shared.service import ServiceDefinition
+
+DEFINITION = ServiceDefinition(
+    name="ingest",
+    description=(
+        "Captures leads from every door (API, forms, CSV, CRM webhooks), normalizes and "
+        "deduplicates them, and publishes leads.ingested and leads.feedback."
+    ),
+    settings=IngestSettings,
+    metadata=metadata,
+    tables=TABLES,
+    migrations_dir=Path(__file__).parent / "migrations",
+)

@@ -1,0 +1,20 @@
+"""The reporting service as the runtime runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.reporting.models import TABLES, metadata
+from services.reporting.settings import ReportingSettings
+from shared.service import ServiceDefinition
+
+DEFINITION = ServiceDefinition(
+    name="reporting",
+    description=(
+        "Builds the shared metrics from every topic and serves the dashboard, JSON and CSV."
+    ),
+    settings=ReportingSettings,
+    metadata=metadata,
+    tables=TABLES,
+    migrations_dir=Path(__file__).parent / "migrations",
+)

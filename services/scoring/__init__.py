@@ -1,0 +1,3 @@
+"""Scoring service: grades leads A-D from a versioned rulebook both sides agree on, with the
+reasons, and publishes leads.scored.
+"""

@@ -1,0 +1,21 @@
+"""The scoring service as the runtime runs it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.scoring.models import TABLES, metadata
+from services.scoring.settings import ScoringSettings
+from shared.service import ServiceDefinition
+
+DEFINITION = ServiceDefinition(
+    name="scoring",
+    description=(
+        "Grades leads A-D from a versioned rulebook both sides agree on, with the "
+        "reasons, and publishes leads.scored."
+    ),
+    settings=ScoringSettings,
+    metadata=metadata,
+    tables=TABLES,
+    migrations_dir=Path(__file__).parent / "migrations",
+)
