@@ -1,0 +1,1 @@
+"""Benchmarks: measured on the real broker and databases, never asserted in tests."""
