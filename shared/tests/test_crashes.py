@@ -4,6 +4,7 @@ do nothing twice. The consumer is a separate process; the kill is a real SIGKILL
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -157,8 +158,24 @@ async def test_killed_before_its_database_commit_it_loses_nothing(
     )
     await eventually(lambda: committed_total(kafka_bootstrap_servers, topic_names))
     survivor.terminate()
-    assert await survivor.wait() == 0, survivor.output()
+    assert await survivor.wait() == 0
     assert effects_of(database, event.id) == 1
+
+    # Its logs are JSON lines; those written while handling carry the event and lead ids.
+    lines = [json.loads(line) for line in survivor.output().splitlines() if line.startswith("{")]
+    handled = [line for line in lines if line["event"] == "probe effect recorded"]
+    assert handled == [
+        {
+            "event": "probe effect recorded",
+            "script": None,
+            "service": "probe",
+            "event_id": event.id,
+            "lead_id": str(event.data.lead_id),
+            "level": "info",
+            "logger": "shared.testing.probe.service",
+            "timestamp": handled[0]["timestamp"],
+        }
+    ]
 
 
 async def test_sigterm_finishes_the_batch_in_hand_commits_and_exits_cleanly(

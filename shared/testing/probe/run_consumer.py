@@ -13,6 +13,7 @@ import signal
 from collections.abc import Sequence
 
 from shared.kafka.consumer import ConsumerHooks
+from shared.observability.logs import configure_logging
 from shared.service import ServiceRuntime
 from shared.settings import PlatformSettings
 from shared.testing.probe.service import DEFINITION, ProbeSettings
@@ -35,6 +36,7 @@ async def main(args: argparse.Namespace) -> None:
         before_db_commit=_die if args.kill == "before_db_commit" else None,
         after_db_commit=_die if args.kill == "after_db_commit" else None,
     )
+    configure_logging(service="probe", fmt="json")
     runtime = ServiceRuntime(DEFINITION, settings, consumer_hooks=hooks)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)

@@ -15,6 +15,7 @@ from pydantic_settings import SettingsConfigDict
 from shared.contracts import LeadIngestedV1, LeadScoredV1
 from shared.http import DbSession, RequestOutbox
 from shared.kafka.consumer import HandlerContext, Handlers
+from shared.observability.logs import get_logger
 from shared.service import ConsumerSpec, ServiceDefinition
 from shared.settings import ServiceSettings
 from shared.testing.factories import lead_ingested
@@ -27,6 +28,7 @@ class ProbeSettings(ServiceSettings):
     port: int = 8089
 
 
+log = get_logger(__name__)
 handlers = Handlers()
 # How many times each event id was attempted, to script flaky handlers.
 attempts: Counter[str] = Counter()
@@ -47,6 +49,7 @@ def record_effect(context: HandlerContext, payload: LeadIngestedV1) -> None:
         raise ValueError("the probe was told to fail")
     if script.startswith("flaky:") and attempts[context.event.id] <= int(script.split(":")[1]):
         raise RuntimeError(f"flaky attempt {attempts[context.event.id]}")
+    log.info("probe effect recorded", script=script or None)
     context.session.add(
         Effect(
             event_id=context.event.id,
