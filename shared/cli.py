@@ -97,6 +97,24 @@ def migrate(
 
 
 @app.command()
+def revision(
+    service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")],
+    message: Annotated[str, typer.Option("-m", "--message", help="What the migration does")],
+) -> None:
+    """Write a service's next migration from its models (review it before committing)."""
+    import tempfile
+
+    from shared.db.migrate import autogenerate
+
+    definition = load(service)
+    with tempfile.TemporaryDirectory() as scratch:
+        path = autogenerate(
+            definition.migrations_dir, definition.name, message, Path(scratch) / "head.db"
+        )
+    typer.echo(f"wrote {path}" if path else "no changes")
+
+
+@app.command()
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")],
     host: Annotated[str | None, typer.Option(help="Address to bind")] = None,

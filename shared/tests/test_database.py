@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, inspect, select
@@ -146,3 +147,15 @@ def test_postgres_urls_people_write_get_our_driver() -> None:
     assert normalize_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_revision_ids_count_up_per_service(tmp_path: Path) -> None:
+    from shared.db.migrate import next_revision_id
+
+    versions = tmp_path / "versions"
+    versions.mkdir()
+    assert next_revision_id(tmp_path, "scoring") == "scoring_0001"
+    (versions / "a.py").write_text('revision: str = "scoring_0001"\n')
+    (versions / "b.py").write_text("revision: str = 'scoring_0009'\n")
+    (versions / "c.py").write_text('revision: str = "ingest_0042"\n')
+    assert next_revision_id(tmp_path, "scoring") == "scoring_0010"
