@@ -38,6 +38,61 @@ RoutingOutcome = Literal["assigned", "nurture", "queued"]
 SlaStatus = Literal["warning", "breached", "reassigned", "escalated", "met"]
 ScoreTrigger = Literal["touchpoint", "decay", "rulebook_activated", "rescore"]
 
+# The shared vocabulary. Not enforced by the schemas (deployments extend them), but what
+# ingest emits by default and what the default rulebook and routing rules refer to.
+TOUCHPOINT_TYPES: tuple[str, ...] = (
+    "form_submission",  # a generic web form
+    "demo_request",  # "in market" signals: weigh more in engagement
+    "pricing_request",
+    "contact_request",
+    "content_download",  # whitepaper, ebook, case study
+    "webinar_registration",
+    "webinar_attendance",
+    "event_attendance",  # trade show, seminar
+    "email_click",
+    "directory_listing",  # an industry directory's referral or listing import
+    "list_import",  # a purchased or rented list
+    "crm_sync",  # created or updated in the CRM
+    "api",  # posted by an integration with no more specific type
+)
+VERTICALS: tuple[str, ...] = (
+    "software",
+    "it_services",
+    "financial_services",
+    "insurance",
+    "healthcare",
+    "life_sciences",
+    "manufacturing",
+    "retail",
+    "education",
+    "government",
+    "professional_services",
+    "media",
+    "telecommunications",
+    "energy",
+    "real_estate",
+    "construction",
+    "transportation",
+    "hospitality",
+    "nonprofit",
+    "other",
+)
+DEPARTMENTS: tuple[str, ...] = (
+    "executive",
+    "engineering",
+    "it",
+    "product",
+    "sales",
+    "marketing",
+    "finance",
+    "operations",
+    "human_resources",
+    "legal",
+    "customer_support",
+    "procurement",
+    "other",
+)
+
 AttributeValue = str | int | float | bool | None
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Timestamp = AwareDatetime
