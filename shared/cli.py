@@ -18,7 +18,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from shared import schema_files
+from shared import asyncapi, schema_files
 from shared.db import Database
 from shared.db.migrate import upgrade
 from shared.kafka.admin import ensure_topics
@@ -270,15 +270,18 @@ def _relative(path: Path) -> str:
 
 @schemas_app.command("export")
 def schemas_export() -> None:
-    """Write shared/schemas/*.json from the contract models."""
+    """Write shared/schemas/*.json and shared/asyncapi.yaml from the contract models."""
     for path in schema_files.export():
         typer.echo(str(path))
+    typer.echo(str(asyncapi.export()))
 
 
 @schemas_app.command("check")
 def schemas_check() -> None:
-    """Fail when a schema file differs from its model."""
+    """Fail when a schema file or the AsyncAPI document differs from the models."""
     stale = schema_files.drifted()
+    if asyncapi.drifted():
+        stale.append(asyncapi.ASYNCAPI_PATH.name)
     if stale:
         typer.echo(f"stale: {', '.join(stale)} (run `leadflow schemas export`)", err=True)
         raise typer.Exit(1)
