@@ -31,6 +31,7 @@ install: $(STAMP)
 
 prereqs:
 	@./scripts/ensure-prereqs.sh
+	@./scripts/ensure-chart-tools.sh
 
 run: install
 	$(BIN)/leadflow up
