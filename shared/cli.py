@@ -22,6 +22,7 @@ from shared import asyncapi, schema_files
 from shared.db import Database
 from shared.db.migrate import upgrade
 from shared.kafka.admin import ensure_topics
+from shared.kafka.client_options import client_options
 from shared.kafka.local_broker import run_coroutine_blocking
 from shared.kafka.provision import kafka_bootstrap
 from shared.observability.logs import configure_logging
@@ -55,6 +56,7 @@ def _create_topics(bootstrap_servers: str, platform: PlatformSettings) -> list[s
             TopicNames(platform.topic_namespace),
             partitions=platform.topic_partitions,
             replication_factor=platform.topic_replication_factor,
+            options=client_options(platform),
         )
     )
 

@@ -21,6 +21,7 @@ from aiokafka.errors import KafkaError
 from sqlalchemy import MetaData
 
 from shared.db import Database, RuntimeTables
+from shared.kafka.client_options import client_options
 from shared.kafka.consumer import ConsumerHooks, EventConsumer, Handlers, RetryPolicy
 from shared.kafka.producer import create_producer
 from shared.observability.logs import get_logger
@@ -77,6 +78,7 @@ class ServiceRuntime:
         )
         self.db = Database(self.settings.database_url)
         self.names = TopicNames(self.settings.platform.topic_namespace)
+        self.kafka_options = client_options(self.settings.platform)
         self.outbox = Outbox(self.definition.tables, source=f"/leadflow/{self.name}")
         self.relay = OutboxRelay(
             service=self.name,
@@ -123,6 +125,7 @@ class ServiceRuntime:
                 max_batch=self.settings.consumer_max_batch,
                 hooks=self.consumer_hooks,
                 on_committed=self.relay.notify,
+                client_options=self.kafka_options,
             )
             for spec in self.definition.consumers
         ]
@@ -154,7 +157,11 @@ class ServiceRuntime:
         delay = 0.5
         producer: AIOKafkaProducer | None = None
         while not self.stopping.is_set():
-            producer = create_producer(self.bootstrap_servers, client_id=f"leadflow-{self.name}")
+            producer = create_producer(
+                self.bootstrap_servers,
+                client_id=f"leadflow-{self.name}",
+                options=self.kafka_options,
+            )
             try:
                 await producer.start()
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -47,9 +48,12 @@ async def ensure_topics(
     *,
     partitions: int = 6,
     replication_factor: int = 1,
+    options: dict[str, Any] | None = None,
 ) -> list[str]:
     """Create what is missing; answer the names created. Existing topics are left as they are."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000)
+    admin = AIOKafkaAdminClient(
+        **(options or {}), bootstrap_servers=bootstrap_servers, request_timeout_ms=30_000
+    )
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -178,6 +178,8 @@ class EventConsumer:
     hooks: ConsumerHooks = field(default_factory=ConsumerHooks)
     on_committed: Callable[[], None] | None = None
     topics: list[str] | None = None
+    # Connection settings (security) from shared.kafka.client_options.
+    client_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._consumer: AIOKafkaConsumer | None = None
@@ -213,6 +215,7 @@ class EventConsumer:
         while not stopping.is_set():
             consumer = AIOKafkaConsumer(
                 *physical,
+                **self.client_options,
                 bootstrap_servers=self.bootstrap_servers,
                 group_id=self.names.group(self.name),
                 client_id=f"{self.service}-{self.name}",

@@ -164,6 +164,7 @@ class LocalKafka:
         heap: str = "512m",
         partitions: int = 6,
         keep_runs: int = 5,
+        sasl_users: dict[str, str] | None = None,
     ) -> None:
         self.cache_dir = cache_dir
         self.runs_dir = runs_dir
@@ -174,11 +175,19 @@ class LocalKafka:
         self.work_dir: Path | None = None
         self.broker_port = 0
         self.controller_port = 0
+        # Users of an extra SASL_PLAINTEXT listener (mechanism PLAIN), for testing clients
+        # that authenticate; None: no such listener.
+        self.sasl_users = sasl_users
+        self.sasl_port = 0
         self._command: list[str] = []
 
     @property
     def bootstrap_servers(self) -> str:
         return f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def sasl_bootstrap_servers(self) -> str | None:
+        return f"127.0.0.1:{self.sasl_port}" if self.sasl_users else None
 
     @property
     def log_path(self) -> Path | None:
@@ -190,16 +199,33 @@ class LocalKafka:
 
     def _server_properties(self, log_dirs: Path) -> str:
         broker, controller = self.broker_port, self.controller_port
+        listeners = [f"PLAINTEXT://127.0.0.1:{broker}", f"CONTROLLER://127.0.0.1:{controller}"]
+        advertised = [f"PLAINTEXT://127.0.0.1:{broker}"]
+        protocols = ["PLAINTEXT:PLAINTEXT", "CONTROLLER:PLAINTEXT"]
+        sasl: list[str] = []
+        if self.sasl_users:
+            listeners.append(f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}")
+            advertised.append(f"SASL_PLAINTEXT://127.0.0.1:{self.sasl_port}")
+            protocols.append("SASL_PLAINTEXT:SASL_PLAINTEXT")
+            users = " ".join(
+                f'user_{name}="{password}"' for name, password in self.sasl_users.items()
+            )
+            sasl = [
+                "sasl.enabled.mechanisms=PLAIN",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {users};",
+            ]
         return "\n".join(
             [
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{broker},CONTROLLER://127.0.0.1:{controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{broker}",
+                f"listeners={','.join(listeners)}",
+                f"advertised.listeners={','.join(advertised)}",
                 "controller.listener.names=CONTROLLER",
                 "inter.broker.listener.name=PLAINTEXT",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"listener.security.protocol.map={','.join(protocols)}",
+                *sasl,
                 f"log.dirs={log_dirs}",
                 f"num.partitions={self.partitions}",
                 # One broker: every internal topic has one replica.
@@ -242,9 +268,10 @@ class LocalKafka:
         self._prune_old_runs()
         self.work_dir = self.runs_dir / f"run-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
         self.work_dir.mkdir(parents=True, exist_ok=True)
-        self.broker_port, self.controller_port = free_port(), free_port()
-        while self.controller_port == self.broker_port:
-            self.controller_port = free_port()
+        ports: set[int] = set()
+        while len(ports) < 3:
+            ports.add(free_port())
+        self.broker_port, self.controller_port, self.sasl_port = sorted(ports)
         data = self.work_dir / "data"
         properties = self.work_dir / "server.properties"
         properties.write_text(self._server_properties(data))

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiokafka import AIOKafkaProducer
 
 
-def create_producer(bootstrap_servers: str, *, client_id: str) -> AIOKafkaProducer:
+def create_producer(
+    bootstrap_servers: str, *, client_id: str, options: dict[str, Any] | None = None
+) -> AIOKafkaProducer:
+    """``options``: connection settings from :func:`shared.kafka.client_options.client_options`."""
     return AIOKafkaProducer(
+        **(options or {}),
         bootstrap_servers=bootstrap_servers,
         client_id=client_id,
         acks="all",

@@ -72,10 +72,13 @@ def choose_provider(settings: PlatformSettings, *, docker_probe: bool = True) ->
 
 
 @contextmanager
-def kafka_bootstrap(settings: PlatformSettings | None = None) -> Iterator[ProvisionedKafka]:
+def kafka_bootstrap(
+    settings: PlatformSettings | None = None, *, local_sasl_users: dict[str, str] | None = None
+) -> Iterator[ProvisionedKafka]:
     """Yield a reachable Kafka; stop whatever this call started when the block ends.
 
     Call it from the main thread: the local broker is tied to the thread that starts it.
+    ``local_sasl_users`` opens a SASL/PLAIN listener for them on a local broker (tests).
     """
     settings = settings or PlatformSettings()
     provider = choose_provider(settings)
@@ -92,6 +95,7 @@ def kafka_bootstrap(settings: PlatformSettings | None = None) -> Iterator[Provis
             cache_dir=settings.cache_dir,
             runs_dir=settings.data_dir / "kafka",
             partitions=settings.topic_partitions,
+            sasl_users=local_sasl_users,
         )
         broker.start()
         try:

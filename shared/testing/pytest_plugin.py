@@ -39,6 +39,8 @@ from shared.testing.postgres import LocalPostgres
 from shared.topics import CATALOG, TopicNames
 
 TEST_PARTITIONS = 3
+# The local test broker also listens with SASL/PLAIN for this user, to test authentication.
+SASL_USER = ("leadflow-test", uuid.uuid4().hex)
 
 
 class _Session:
@@ -53,7 +55,8 @@ class _Session:
 
 @pytest.fixture(scope="session")
 def kafka() -> Iterator[ProvisionedKafka]:
-    with kafka_bootstrap(PlatformSettings(topic_partitions=TEST_PARTITIONS)) as provisioned:
+    settings = PlatformSettings(topic_partitions=TEST_PARTITIONS)
+    with kafka_bootstrap(settings, local_sasl_users=dict([SASL_USER])) as provisioned:
         _Session.kafka = provisioned
         try:
             yield provisioned
