@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.reporting.api import router
 from services.reporting.cli import app as cli
 from services.reporting.handlers import handlers
 from services.reporting.models import TABLES, metadata
@@ -19,6 +20,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router,),
     consumers=(ConsumerSpec(handlers=handlers),),
     cli=cli,
 )
