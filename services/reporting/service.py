@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.reporting.api import router
 from services.reporting.cli import app as cli
+from services.reporting.dashboard import router as dashboard
 from services.reporting.handlers import handlers
 from services.reporting.models import TABLES, metadata
 from services.reporting.settings import ReportingSettings
@@ -20,7 +21,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=(router,),
+    routers=(router, dashboard),
     consumers=(ConsumerSpec(handlers=handlers),),
     cli=cli,
 )

@@ -11,6 +11,7 @@ from services.reporting.domain.followup import FollowUp, SpeedWeek, follow_up, s
 from services.reporting.domain.funnel import Funnel, funnel
 from services.reporting.domain.leads import Lead, build_leads
 from services.reporting.domain.loop import Loop, loop
+from services.reporting.domain.periods import quarter_of
 from services.reporting.domain.records import CostRecord, Facts, TargetRecord
 from services.reporting.domain.spend import CampaignSpend, spend
 from services.reporting.domain.targets import TargetActual, targets
@@ -21,6 +22,7 @@ from services.reporting.domain.volume import Volume, volume
 class Dimensions:
     """The values each filter can take, from the leads the read model knows."""
 
+    quarters: list[str]  # quarters leads were created in
     sources: list[str]
     campaigns: list[str]
     verticals: list[str]
@@ -47,6 +49,7 @@ def dimensions(leads: list[Lead]) -> Dimensions:
         return sorted(value for value in found if value)
 
     return Dimensions(
+        quarters=sorted({quarter_of(lead.created_at) for lead in leads}),
         sources=values({lead.source for lead in leads}),
         campaigns=values({lead.campaign for lead in leads}),
         verticals=values({lead.vertical for lead in leads}),

@@ -154,6 +154,7 @@ async def test_every_metric_as_json_with_the_filters(client: httpx.AsyncClient) 
     assert dimensions["teams"] == ["americas", "emea"]
     assert dimensions["reps"] == ["r1", "r2", "r3"]
     assert dimensions["countries"] == ["DE", "GB", "US"]
+    assert dimensions["quarters"] == ["2026-Q1", "2026-Q2"]
 
 
 async def test_every_metric_as_csv(client: httpx.AsyncClient) -> None:
