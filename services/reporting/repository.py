@@ -66,7 +66,12 @@ def clear_facts(*, session: Session) -> None:
         session.execute(delete(model))
 
 
+def _table(model: type[ReportingModel]) -> Any:
+    return model.__table__  # type: ignore[attr-defined]
+
+
 def load_facts(*, session: Session) -> Facts:
+    """Every fact, as domain records (plain rows, no ORM objects: this reads them all)."""
     touchpoints = tuple(
         TouchpointRecord(
             touchpoint_id=row.touchpoint_id,
@@ -83,7 +88,7 @@ def load_facts(*, session: Session) -> Facts:
             region=row.region,
             vertical=row.vertical,
         )
-        for row in session.execute(select(TouchpointFact)).scalars()
+        for row in session.execute(select(_table(TouchpointFact)))
     )
     grades = tuple(
         GradeRecord(
@@ -93,7 +98,7 @@ def load_facts(*, session: Session) -> Facts:
             scored_at=row.scored_at,
             touchpoint_id=row.touchpoint_id,
         )
-        for row in session.execute(select(GradeFact)).scalars()
+        for row in session.execute(select(_table(GradeFact)))
     )
     assignments = tuple(
         AssignmentRecord(
@@ -106,7 +111,7 @@ def load_facts(*, session: Session) -> Facts:
             reassignment_of=row.reassignment_of,
             sla_due_at=row.sla_due_at,
         )
-        for row in session.execute(select(AssignmentFact)).scalars()
+        for row in session.execute(select(_table(AssignmentFact)))
     )
     sla = tuple(
         SlaRecord(
@@ -119,7 +124,7 @@ def load_facts(*, session: Session) -> Facts:
             rep_id=row.rep_id,
             team_id=row.team_id,
         )
-        for row in session.execute(select(SlaFact)).scalars()
+        for row in session.execute(select(_table(SlaFact)))
     )
     feedback = tuple(
         FeedbackRecord(
@@ -130,7 +135,7 @@ def load_facts(*, session: Session) -> Facts:
             rejection_reason=row.rejection_reason,
             amount=from_cents(row.amount_cents) if row.amount_cents is not None else None,
         )
-        for row in session.execute(select(FeedbackFact)).scalars()
+        for row in session.execute(select(_table(FeedbackFact)))
     )
     return Facts(
         touchpoints=touchpoints,

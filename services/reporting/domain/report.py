@@ -42,6 +42,7 @@ class Report:
     attribution: list[Attribution]
     spend: list[CampaignSpend]
     targets: list[TargetActual]
+    dimensions: Dimensions
 
 
 def dimensions(leads: list[Lead]) -> Dimensions:
@@ -79,4 +80,5 @@ def report(
         attribution=[attribute(leads, filters, name) for name in MODELS],
         spend=spend(leads, costs, filters, model=model),
         targets=targets(leads, target_records, filters),
+        dimensions=dimensions(leads),
     )

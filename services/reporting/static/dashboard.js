@@ -279,12 +279,9 @@ async function refresh() {
   updateCsvLinks(query);
   const error = document.getElementById("error");
   try {
-    const [dimensions, report] = await Promise.all([
-      fetchJson("v1/dimensions", new URLSearchParams()),
-      fetchJson("v1/report", query),
-    ]);
+    const report = await fetchJson("v1/report", query);
     error.hidden = true;
-    fillDimensions(dimensions);
+    fillDimensions(report.dimensions);
     window.leadflow.report = report;
     renderTiles(report);
     renderFunnel(report.funnel);

@@ -150,6 +150,7 @@ async def test_every_metric_as_json_with_the_filters(client: httpx.AsyncClient) 
     assert len(everything["attribution"]) == 5
 
     dimensions = await get(client, "/v1/dimensions")
+    assert everything["dimensions"] == dimensions
     assert dimensions["campaigns"] == ["directory", "tradeshow", "webinar"]
     assert dimensions["teams"] == ["americas", "emea"]
     assert dimensions["reps"] == ["r1", "r2", "r3"]
