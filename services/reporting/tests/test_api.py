@@ -142,12 +142,22 @@ async def test_every_metric_as_json_with_the_filters(client: httpx.AsyncClient) 
         ("emea", 4, 0.8),
     ]
 
-    everything = await get(client, "/v1/report", **Q1, **AS_OF)
-    assert everything["volume"] == volume
-    assert everything["funnel"] == funnel
-    assert everything["follow_up"] == follow_up
-    assert everything["targets"] == goals
-    assert len(everything["attribution"]) == 5
+
+async def test_the_report_is_every_metric_at_once(client: httpx.AsyncClient) -> None:
+    await enter_costs_and_targets(client)
+    everything = await get(client, "/v1/report", **Q1, **AS_OF, model="w_shaped")
+    for name, path in (
+        ("volume", "volume"),
+        ("funnel", "funnel"),
+        ("follow_up", "follow-up"),
+        ("speed_by_week", "speed"),
+        ("loop", "loop"),
+        ("attribution", "attribution"),
+        ("targets", "targets"),
+    ):
+        assert everything[name] == await get(client, f"/v1/metrics/{path}", **Q1, **AS_OF), name
+    campaigns = await get(client, "/v1/metrics/campaigns", **Q1, model="w_shaped")
+    assert everything["spend"] == campaigns
 
     dimensions = await get(client, "/v1/dimensions")
     assert everything["dimensions"] == dimensions

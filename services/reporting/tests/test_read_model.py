@@ -17,12 +17,14 @@ from services.reporting.domain.leads import build_leads
 from services.reporting.domain.report import report
 from services.reporting.models import TABLES, FeedbackFact
 from services.reporting.rebuild import apply_event, rebuild
+from services.reporting.service import DEFINITION
 from services.reporting.tests import scenario
 from shared.cloudevents import Event
 from shared.contracts import EventPayload
 from shared.db import Database
 from shared.service import ServiceDefinition, ServiceRuntime
-from shared.testing.kafka_tools import eventually, produce
+from shared.testing import factories
+from shared.testing.kafka_tools import eventually, produce, produce_raw
 from shared.testing.pytest_plugin import DatabaseFactory, env, running_runtime, service_settings
 from shared.topics import TopicNames, topic_for
 
@@ -94,6 +96,18 @@ def test_an_event_applied_twice_leaves_one_fact(database: Database) -> None:
     assert read_model(database) == before
 
 
+def expected_read_model(
+    factory: DatabaseFactory, backend: str, events: list[Event[EventPayload]]
+) -> dict[str, Any]:
+    """The read model of the events applied straight into a fresh database."""
+    fresh = factory.create(backend, DEFINITION)
+    try:
+        apply_all(fresh, events)
+        return read_model(fresh)
+    finally:
+        factory.drop(fresh)
+
+
 def _count(database: Database, table: Any) -> int:
     with database.read() as session:
         return int(session.execute(select(func.count()).select_from(table)).scalar_one())
@@ -120,6 +134,13 @@ async def test_the_live_read_model_and_its_rebuilds_agree(
         bootstrap_servers=kafka_bootstrap_servers,
     )
     runtime = ServiceRuntime(service_definition, settings)
+    # Followed up at last: L5 stops waiting. Arrives after the rebuild below.
+    late = Event(
+        data=factories.lead_feedback(
+            lead_id=scenario.LEADS["L5"], status="contacted", occurred_at=scenario.at(1, 12, 9)
+        ),
+        source="/late",
+    )
     async with running_runtime(runtime):
         # Feedback first, the ingested events last: the worst order the topics allow.
         for topic in ("leads.feedback", "leads.sla", "leads.routed", "leads.scored"):
@@ -129,32 +150,38 @@ async def test_the_live_read_model_and_its_rebuilds_agree(
             topic_names.physical("leads.ingested"),
             by_topic["leads.ingested"],
         )
-        # Then the feedback again, as a relay re-sending after a crash would.
-        await produce(
-            kafka_bootstrap_servers,
-            topic_names.physical("leads.feedback"),
-            by_topic["leads.feedback"],
-        )
+        # Then the feedback again, as a relay re-sending after a crash would, and a record
+        # that is no CloudEvent at all (the live consumer dead-letters it).
+        feedback = topic_names.physical("leads.feedback")
+        await produce(kafka_bootstrap_servers, feedback, by_topic["leads.feedback"])
+        await produce_raw(kafka_bootstrap_servers, feedback, b"{not an event")
         await eventually(
             lambda: _count(database, TABLES.processed_events) == len(events),
             message="not every event was consumed",
         )
-    assert _count(database, FeedbackFact) == len(by_topic["leads.feedback"])
-    live = read_model(database)
-    apply_all(fresh := database_factory.create(db_backend, service_definition), events)
-    try:
-        assert read_model(fresh) == live  # the live consumer got the scenario right
-    finally:
-        database_factory.drop(fresh)
+        assert _count(database, FeedbackFact) == len(by_topic["leads.feedback"])
+        live = read_model(database)
+        assert live == expected_read_model(database_factory, db_backend, events)
 
-    # In place: the same database, emptied and replayed.
-    report_ = await rebuild(
-        db=database, bootstrap_servers=kafka_bootstrap_servers, names=topic_names
-    )
-    # Every record of the five topics, the redelivered feedback included.
-    assert report_.records == len(events) + len(by_topic["leads.feedback"])
-    assert report_.skipped == 0
-    assert read_model(database) == live
+        # In place, with the live consumer running: the same database, emptied and replayed.
+        report_ = await rebuild(
+            db=database, bootstrap_servers=kafka_bootstrap_servers, names=topic_names
+        )
+        # Every record of the five topics: the redelivered feedback, the malformed one.
+        assert report_.records == len(events) + len(by_topic["leads.feedback"]) + 1
+        assert report_.skipped == 1
+        assert read_model(database) == live
+
+        # The live consumer's offsets were left alone: it goes on from where it was.
+        await produce(kafka_bootstrap_servers, feedback, [late])
+        await eventually(
+            lambda: _count(database, TABLES.processed_events) == len(events) + 1,
+            message="the late event was not consumed",
+        )
+    events.append(late)
+    live = read_model(database)
+    assert live == expected_read_model(database_factory, db_backend, events)
+    assert live["figures"]["follow_up"]["waiting"] == 0
 
     # From the command line, into a database that never saw a live consumer.
     empty = database_factory.create(db_backend, service_definition)
@@ -166,7 +193,7 @@ async def test_the_live_read_model_and_its_rebuilds_agree(
         ):
             result = CliRunner().invoke(reporting_cli, ["rebuild"])
         assert result.exit_code == 0, result.output
-        assert f"{report_.records} records read" in result.output
+        assert f"{report_.records + 1} records read" in result.output
         assert read_model(empty) == live
     finally:
         database_factory.drop(empty)
