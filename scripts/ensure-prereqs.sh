@@ -4,6 +4,7 @@
 #                        (not needed when KAFKA_BOOTSTRAP_SERVERS names a cluster)
 #   PostgreSQL server  - a throwaway cluster for the database tests
 #                        (not needed when LEADFLOW_TEST_POSTGRES_URL names a server)
+#   Chromium           - the reporting dashboard's test opens the page in it (headless)
 set -euo pipefail
 
 need=()
@@ -14,6 +15,7 @@ fi
 if [ -z "${LEADFLOW_TEST_POSTGRES_URL:-}" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   need+=(postgresql)
 fi
+command -v chromium >/dev/null 2>&1 || need+=(chromium fonts-liberation)
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
 fi

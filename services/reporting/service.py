@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.reporting.api import router
+from services.reporting.cli import app as cli
+from services.reporting.dashboard import router as dashboard
+from services.reporting.handlers import handlers
 from services.reporting.models import TABLES, metadata
 from services.reporting.settings import ReportingSettings
-from shared.service import ServiceDefinition
+from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
     name="reporting",
@@ -17,4 +21,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router, dashboard),
+    consumers=(ConsumerSpec(handlers=handlers),),
+    cli=cli,
 )

@@ -1,0 +1,129 @@
+"""One consumer of every ``leads.*`` topic: each event becomes one fact row.
+
+Facts are inserted, never updated, and keyed by a natural id (touchpoint, assignment) or by
+the event id, so the read model does not depend on the order events of different topics
+arrive in: feedback before its lead's ingested event is just a row that waits for the others.
+"""
+
+from __future__ import annotations
+
+from services.reporting import repository
+from services.reporting.models import (
+    AssignmentFact,
+    FeedbackFact,
+    GradeFact,
+    SlaFact,
+    TouchpointFact,
+)
+from shared.contracts import (
+    LeadFeedbackV1,
+    LeadIngestedV1,
+    LeadRoutedV1,
+    LeadScoredV1,
+    LeadSlaV1,
+)
+from shared.kafka.consumer import HandlerContext, Handlers
+
+handlers = Handlers()
+
+
+@handlers.on(LeadIngestedV1)
+def record_touchpoint(context: HandlerContext, payload: LeadIngestedV1) -> None:
+    lead, touchpoint = payload.lead, payload.touchpoint
+    repository.add_fact(
+        session=context.session,
+        model=TouchpointFact,
+        values={
+            "touchpoint_id": touchpoint.touchpoint_id,
+            "event_id": context.event.id,
+            "lead_id": payload.lead_id,
+            "change": payload.change,
+            "type": touchpoint.type,
+            "door": touchpoint.door,
+            "source": touchpoint.source,
+            "campaign": touchpoint.campaign,
+            "occurred_at": touchpoint.occurred_at,
+            "lead_created_at": lead.created_at,
+            "lead_source": lead.source,
+            "lead_campaign": lead.campaign,
+            "country": lead.country,
+            "region": lead.region,
+            "vertical": lead.company.vertical,
+        },
+    )
+
+
+@handlers.on(LeadScoredV1)
+def record_grade(context: HandlerContext, payload: LeadScoredV1) -> None:
+    repository.add_fact(
+        session=context.session,
+        model=GradeFact,
+        values={
+            "event_id": context.event.id,
+            "lead_id": payload.lead_id,
+            "grade": payload.grade,
+            "touchpoint_id": payload.touchpoint_id,
+            "scored_at": payload.scored_at,
+        },
+    )
+
+
+@handlers.on(LeadRoutedV1)
+def record_assignment(context: HandlerContext, payload: LeadRoutedV1) -> None:
+    repository.add_fact(
+        session=context.session,
+        model=AssignmentFact,
+        values={
+            "assignment_id": payload.assignment_id,
+            "event_id": context.event.id,
+            "lead_id": payload.lead_id,
+            "outcome": payload.outcome,
+            "grade": payload.grade,
+            "rep_id": payload.rep.rep_id if payload.rep else None,
+            "rep_name": payload.rep.name if payload.rep else None,
+            "team_id": payload.team_id,
+            "rule": payload.rule,
+            "sla_due_at": payload.sla_due_at,
+            "reassignment_of": payload.reassignment_of,
+            "routed_at": payload.routed_at,
+        },
+    )
+
+
+@handlers.on(LeadSlaV1)
+def record_sla(context: HandlerContext, payload: LeadSlaV1) -> None:
+    repository.add_fact(
+        session=context.session,
+        model=SlaFact,
+        values={
+            "event_id": context.event.id,
+            "lead_id": payload.lead_id,
+            "assignment_id": payload.assignment_id,
+            "status": payload.status,
+            "rep_id": payload.rep_id,
+            "team_id": payload.team_id,
+            "due_at": payload.due_at,
+            "occurred_at": payload.occurred_at,
+        },
+    )
+
+
+@handlers.on(LeadFeedbackV1)
+def record_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
+    repository.add_fact(
+        session=context.session,
+        model=FeedbackFact,
+        values={
+            "event_id": context.event.id,
+            "lead_id": payload.lead_id,
+            "status": payload.status,
+            "rejection_reason": payload.rejection_reason,
+            "opportunity_id": payload.opportunity_id,
+            "amount_cents": (
+                repository.to_cents(payload.amount) if payload.amount is not None else None
+            ),
+            "currency": payload.currency,
+            "source": payload.source,
+            "occurred_at": payload.occurred_at,
+        },
+    )
