@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.ingest.api import router
+from services.ingest.cli import cli
 from services.ingest.models import TABLES, metadata
 from services.ingest.settings import IngestSettings
 from shared.service import ServiceDefinition
@@ -18,4 +20,6 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router,),
+    cli=cli,
 )
