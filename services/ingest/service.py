@@ -6,6 +6,8 @@ from pathlib import Path
 
 from services.ingest.api import router
 from services.ingest.cli import cli
+from services.ingest.forms import admin as forms_admin
+from services.ingest.forms import public as forms_public
 from services.ingest.models import TABLES, metadata
 from services.ingest.settings import IngestSettings
 from shared.service import ServiceDefinition
@@ -20,6 +22,6 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=(router,),
+    routers=(router, forms_admin, forms_public),
     cli=cli,
 )
