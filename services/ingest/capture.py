@@ -4,6 +4,8 @@ a LeadIngestedV1 in the outbox, all in the caller's transaction."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -155,7 +157,7 @@ def _account(
                 created_at=now,
             )
             try:
-                with session.begin_nested():
+                with _race_guard(session):
                     session.add(account)
             except IntegrityError:  # created by a concurrent request
                 account = repository.account_by_domain(
@@ -177,6 +179,18 @@ def _account(
     account = Account(id=uuid.uuid4(), name=name, name_key=key, created_at=now)
     session.add(account)
     return account
+
+
+@contextmanager
+def _race_guard(session: Session) -> Iterator[None]:
+    """A savepoint around an insert a concurrent transaction may have made first. SQLite
+    runs one writer at a time (BEGIN IMMEDIATE): nothing can race there, so no savepoint."""
+    if session.get_bind().dialect.name == "sqlite":
+        yield
+        session.flush()
+        return
+    with session.begin_nested():
+        yield
 
 
 def _create(
@@ -202,7 +216,7 @@ def _create(
         **{name: getattr(normalized, name) for name in _UPDATABLE},
     )
     try:
-        with session.begin_nested():
+        with _race_guard(session):
             session.add(lead)
     except IntegrityError:
         # The same email was created by a concurrent request a moment ago: merge into it.

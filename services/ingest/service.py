@@ -8,6 +8,8 @@ from services.ingest.api import router
 from services.ingest.cli import cli
 from services.ingest.forms import admin as forms_admin
 from services.ingest.forms import public as forms_public
+from services.ingest.imports import process_imports
+from services.ingest.imports import router as imports_router
 from services.ingest.models import TABLES, metadata
 from services.ingest.settings import IngestSettings
 from shared.service import ServiceDefinition
@@ -22,6 +24,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=(router, forms_admin, forms_public),
+    routers=(router, forms_admin, forms_public, imports_router),
+    workers=(process_imports,),
     cli=cli,
 )
