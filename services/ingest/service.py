@@ -6,6 +6,7 @@ from pathlib import Path
 
 from services.ingest.api import router
 from services.ingest.cli import cli
+from services.ingest.feedback import router as feedback_router
 from services.ingest.forms import admin as forms_admin
 from services.ingest.forms import public as forms_public
 from services.ingest.imports import process_imports
@@ -24,7 +25,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=(router, forms_admin, forms_public, imports_router),
+    routers=(router, forms_admin, forms_public, imports_router, feedback_router),
     workers=(process_imports,),
     cli=cli,
 )
