@@ -13,6 +13,7 @@ from services.ingest.imports import process_imports
 from services.ingest.imports import router as imports_router
 from services.ingest.models import TABLES, metadata
 from services.ingest.settings import IngestSettings
+from services.ingest.webhooks import router as webhooks_router
 from shared.service import ServiceDefinition
 
 DEFINITION = ServiceDefinition(
@@ -25,7 +26,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
-    routers=(router, forms_admin, forms_public, imports_router, feedback_router),
+    routers=(router, forms_admin, forms_public, imports_router, feedback_router, webhooks_router),
     workers=(process_imports,),
     cli=cli,
 )
