@@ -3,9 +3,10 @@ stored with the effects of the request, in the same transaction, and replayed af
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from fastapi import Response
 from sqlalchemy.exc import IntegrityError
@@ -14,6 +15,8 @@ from sqlmodel import Session
 from services.ingest import repository
 from services.ingest.models import IdempotentRequest
 from shared.http import problem
+from shared.service import ServiceRuntime
+from shared.stopping import sleep_or_stop
 
 MAX_KEY_LENGTH = 300
 
@@ -91,3 +94,18 @@ def settle(session: Session, claim_: Claim | None, response: Response) -> Respon
         return claim_.answer(response)
     session.delete(claim_.row)
     return response
+
+
+async def purge_expired(runtime: ServiceRuntime, stopping: asyncio.Event) -> None:
+    """The worker that forgets answers older than ``idempotency_retention_hours``: a sender
+    retries for hours (HubSpot up to three days), not forever."""
+    hours = int(getattr(runtime.settings, "idempotency_retention_hours", 72))
+
+    def purge() -> int:
+        with runtime.db.transaction() as session:
+            before = datetime.now(UTC) - timedelta(hours=hours)
+            return repository.purge_idempotent_requests(session=session, before=before)
+
+    while not stopping.is_set():
+        await asyncio.to_thread(purge)
+        await sleep_or_stop(stopping, 3600)

@@ -232,3 +232,20 @@ async def test_a_full_batch_of_a_thousand_is_accepted(ingest: Ingest) -> None:
     assert response.status_code == 202
     assert response.json()["created"] == 1_000
     assert count(ingest.database, Account) == 50
+
+
+async def test_answers_older_than_the_retention_are_forgotten(ingest: Ingest) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from services.ingest import repository
+
+    await ingest.client.post("/v1/leads", json=ADA, headers={"Idempotency-Key": "old"})
+    with ingest.database.transaction() as session:
+        kept = repository.purge_idempotent_requests(
+            session=session, before=datetime.now(UTC) - timedelta(hours=1)
+        )
+        purged = repository.purge_idempotent_requests(
+            session=session, before=datetime.now(UTC) + timedelta(seconds=1)
+        )
+    assert (kept, purged) == (0, 1)
+    assert count(ingest.database, IdempotentRequest) == 0

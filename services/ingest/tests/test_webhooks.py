@@ -42,7 +42,7 @@ def anonymous(ingest: Ingest) -> httpx.AsyncClient:
 # ------------------------------------------------------------------ HubSpot
 
 # A workflow "Send a webhook" body with all contact properties (HubSpot's contact format).
-HUBSPOT_CONTACT = {
+HUBSPOT_CONTACT: dict[str, Any] = {
     "vid": 651,
     "canonical-vid": 651,
     "portal-id": 62515,
