@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.ingest.api import router
+from services.ingest.cli import cli
+from services.ingest.feedback import router as feedback_router
+from services.ingest.forms import admin as forms_admin
+from services.ingest.forms import public as forms_public
+from services.ingest.idempotency import purge_expired
+from services.ingest.imports import process_imports
+from services.ingest.imports import router as imports_router
 from services.ingest.models import TABLES, metadata
 from services.ingest.settings import IngestSettings
+from services.ingest.webhooks import router as webhooks_router
 from shared.service import ServiceDefinition
 
 DEFINITION = ServiceDefinition(
@@ -18,4 +27,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router, forms_admin, forms_public, imports_router, feedback_router, webhooks_router),
+    workers=(process_imports, purge_expired),
+    cli=cli,
 )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
+from services.ingest.domain.normalize import NormalizationConfig
+from shared.contracts import DEPARTMENTS, VERTICALS
 from shared.settings import ServiceSettings
 
 
@@ -12,3 +15,40 @@ class IngestSettings(ServiceSettings):
 
     service_name: str = "ingest"
     port: int = 8081
+
+    # Normalization
+    default_country: str | None = Field(
+        default=None, description="ISO alpha-2 for national phone numbers with no country"
+    )
+    verticals: tuple[str, ...] = VERTICALS
+    departments: tuple[str, ...] = DEPARTMENTS
+    industry_keywords: dict[str, str] = Field(
+        default_factory=dict, description="Extra industry keyword -> vertical, JSON"
+    )
+    company_match_threshold: float = Field(default=90.0, ge=50, le=100)
+
+    # Doors
+    max_batch: int = Field(default=1_000, ge=1)
+    # The JSON and import doors want a key from `leadflow apikey create`. False opens them
+    # (a developer's machine only).
+    require_api_key: bool = True
+    import_chunk_rows: int = Field(default=500, ge=1)
+    idempotency_retention_hours: int = Field(default=72, ge=1)
+
+    # CRM webhooks. The URL HubSpot signs is the public one (a proxy may sit in front).
+    public_base_url: str | None = None
+    hubspot_client_secret: str | None = None
+    salesforce_path_token: str | None = None
+    salesforce_organization_ids: tuple[str, ...] = ()
+    pipedrive_username: str | None = None
+    pipedrive_password: str | None = None
+    standard_webhooks_secret: str | None = None
+    webhook_tolerance_seconds: int = Field(default=300, ge=1)
+
+    def normalization(self) -> NormalizationConfig:
+        return NormalizationConfig(
+            default_country=self.default_country.upper() if self.default_country else None,
+            verticals=self.verticals,
+            departments=self.departments,
+            industry_keywords=self.industry_keywords,
+        )

@@ -1,0 +1,316 @@
+"""The JSON doors: ``POST /v1/leads`` and ``POST /v1/leads:batch``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import Session
+
+from services.ingest import idempotency
+from services.ingest.auth import ApiKeyRoute
+from services.ingest.capture import Captured, Rejected, capture
+from services.ingest.domain.normalize import Issue, RawValue
+from services.ingest.domain.submission import Submission
+from services.ingest.settings import IngestSettings
+from shared.contracts import AttributeValue
+from shared.http import DbSession, RequestOutbox, runtime_of
+from shared.outbox import Outbox
+
+Raw = str | int | float | None
+
+
+class UtmIn(BaseModel):
+    source: str | None = None
+    medium: str | None = None
+    campaign: str | None = None
+    term: str | None = None
+    content: str | None = None
+
+
+class ConsentIn(BaseModel):
+    email_marketing: bool | str | None = None
+    phone_contact: bool | str | None = None
+    data_processing: bool | str | None = None
+    recorded_at: datetime | str | int | None = None
+
+
+class LeadIn(BaseModel):
+    """One lead. Every field is optional but an email or a phone is required; fields not
+    listed here are kept as attributes of the lead."""
+
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "email": "ada.lovelace@analytical-engines.co.uk",
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "phone": "+44 20 7946 0958",
+                    "title": "VP Engineering",
+                    "company": "Analytical Engines Ltd",
+                    "country": "UK",
+                    "source": "web_form",
+                    "campaign": "q4-webinar",
+                    "touchpoint_type": "demo_request",
+                    "utm": {"source": "linkedin", "medium": "paid_social"},
+                    "consent": {"email_marketing": True},
+                    "how_did_you_hear": "a colleague",
+                }
+            ]
+        },
+    )
+
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    full_name: str | None = None
+    phone: Raw = None
+    mobile: Raw = None
+    title: str | None = None
+    company: str | None = None
+    website: str | None = None
+    industry: str | None = None
+    sic_code: Raw = None
+    naics_code: Raw = None
+    employees: Raw = None
+    annual_revenue: Raw = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    postal_code: Raw = None
+    source: str | None = Field(default=None, description="web_form, directory, partner ...")
+    campaign: str | None = None
+    touchpoint_type: str | None = Field(
+        default=None, description="demo_request, content_download ... (default: api)"
+    )
+    occurred_at: datetime | int | str | None = None
+    utm: UtmIn | None = None
+    consent: ConsentIn | None = None
+    attributes: dict[str, AttributeValue] = Field(default_factory=dict)
+
+    def submission(
+        self, *, door: Literal["api", "form"] = "api", source: str = "api"
+    ) -> Submission:
+        data = self.model_dump(exclude={"utm", "consent", "attributes"}, exclude_none=True)
+        extra = dict(self.model_extra or {})
+        for key in list(data):
+            if key in extra:
+                data.pop(key)
+        fields: dict[str, RawValue] = {
+            key: (value.isoformat() if isinstance(value, datetime) else value)
+            for key, value in data.items()
+        }
+        if self.utm is not None:
+            for key, value in self.utm.model_dump(exclude_none=True).items():
+                fields[f"utm_{key}"] = value
+        if self.consent is not None:
+            consent = self.consent.model_dump(exclude_none=True)
+            for key, target in (
+                ("email_marketing", "consent_email"),
+                ("phone_contact", "consent_phone"),
+                ("data_processing", "consent_data_processing"),
+                ("recorded_at", "consent_recorded_at"),
+            ):
+                if key in consent:
+                    value = consent[key]
+                    fields[target] = value.isoformat() if isinstance(value, datetime) else value
+        attributes: dict[str, RawValue] = {**self.attributes}
+        for key, value in extra.items():
+            attributes[key] = value if _scalar(value) else str(value)
+        return Submission(
+            fields=fields,
+            attributes=attributes,
+            door=door,
+            source=source,
+            touchpoint_type="api" if door == "api" else "form_submission",
+        )
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+class IssueOut(BaseModel):
+    field: str
+    reason: str
+
+
+class LeadAccepted(BaseModel):
+    lead_id: UUID
+    touchpoint_id: UUID
+    status: Literal["created", "merged"]
+    merged_on: Literal["email", "phone"] | None = None
+    warnings: list[IssueOut] = Field(default_factory=list)
+
+
+class BatchIn(BaseModel):
+    leads: list[dict[str, Any]] = Field(description="Up to 1,000 leads, each as POST /v1/leads")
+
+
+class BatchItem(BaseModel):
+    index: int
+    status: Literal["created", "merged", "rejected"]
+    lead_id: UUID | None = None
+    touchpoint_id: UUID | None = None
+    merged_on: Literal["email", "phone"] | None = None
+    errors: list[IssueOut] = Field(default_factory=list)
+    warnings: list[IssueOut] = Field(default_factory=list)
+
+
+class BatchAccepted(BaseModel):
+    created: int
+    merged: int
+    rejected: int
+    results: list[BatchItem]
+
+
+def settings_of(request: Request) -> IngestSettings:
+    settings = runtime_of(request).settings
+    assert isinstance(settings, IngestSettings)
+    return settings
+
+
+def issues_out(issues: tuple[Issue, ...]) -> list[IssueOut]:
+    return [IssueOut(field=issue.field, reason=issue.reason) for issue in issues]
+
+
+def rejection(issues: tuple[Issue, ...], *, prefix: tuple[str, ...] = ("body",)) -> JSONResponse:
+    """A 422 in FastAPI's validation shape: each refused field and why."""
+    detail = [
+        {"loc": [*prefix, issue.field], "msg": issue.reason, "type": "value_error"}
+        for issue in issues
+    ]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+def accepted(captured: Captured) -> LeadAccepted:
+    return LeadAccepted(
+        lead_id=captured.lead_id,
+        touchpoint_id=captured.touchpoint_id,
+        status=captured.change,
+        merged_on=captured.merged_on,
+        warnings=issues_out(captured.warnings),
+    )
+
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Retries with the same key get the first answer and create nothing new",
+    ),
+]
+
+router = APIRouter(route_class=ApiKeyRoute, tags=["leads"])
+
+
+@router.post(
+    "/v1/leads",
+    status_code=202,
+    response_model=LeadAccepted,
+    responses={401: {}, 409: {}, 422: {}},
+    summary="Submit one lead",
+)
+def post_lead(
+    request: Request,
+    body: LeadIn,
+    session: DbSession,
+    outbox: RequestOutbox,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    claim = None
+    if idempotency_key:
+        claimed = idempotency.claim(
+            session,
+            scope=f"api:{request.state.api_key_id}",
+            key=idempotency_key,
+            fingerprint=idempotency.fingerprint("POST /v1/leads", body.model_dump_json()),
+        )
+        if isinstance(claimed, Response):
+            return claimed
+        claim = claimed
+    try:
+        captured = capture(
+            session, outbox, submission=body.submission(), settings=settings_of(request)
+        )
+    except Rejected as error:
+        return idempotency.settle(session, claim, rejection(error.issues))
+    response = JSONResponse(accepted(captured).model_dump(mode="json"), status_code=202)
+    return idempotency.settle(session, claim, response)
+
+
+@router.post(
+    "/v1/leads:batch",
+    status_code=202,
+    response_model=BatchAccepted,
+    responses={401: {}, 409: {}, 422: {}},
+    summary="Submit up to 1,000 leads; a result per lead",
+)
+def post_leads_batch(
+    request: Request,
+    body: BatchIn,
+    session: DbSession,
+    outbox: RequestOutbox,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    settings = settings_of(request)
+    if len(body.leads) > settings.max_batch:
+        found = len(body.leads)
+        return rejection((Issue("leads", f"at most {settings.max_batch} leads, got {found}"),))
+    if not body.leads:
+        return rejection((Issue("leads", "no leads in the batch"),))
+    claim = None
+    if idempotency_key:
+        claimed = idempotency.claim(
+            session,
+            scope=f"api:{request.state.api_key_id}",
+            key=idempotency_key,
+            fingerprint=idempotency.fingerprint("POST /v1/leads:batch", body.model_dump_json()),
+        )
+        if isinstance(claimed, Response):
+            return claimed
+        claim = claimed
+    results = [
+        _batch_item(session, outbox, index=index, item=item, settings=settings)
+        for index, item in enumerate(body.leads)
+    ]
+    answer = BatchAccepted(
+        created=sum(r.status == "created" for r in results),
+        merged=sum(r.status == "merged" for r in results),
+        rejected=sum(r.status == "rejected" for r in results),
+        results=results,
+    )
+    response = JSONResponse(answer.model_dump(mode="json"), status_code=202)
+    return idempotency.settle(session, claim, response)
+
+
+def _batch_item(
+    session: Session, outbox: Outbox, *, index: int, item: dict[str, Any], settings: IngestSettings
+) -> BatchItem:
+    try:
+        lead = LeadIn.model_validate(item)
+    except ValidationError as error:
+        errors = [
+            IssueOut(field=".".join(str(p) for p in e["loc"]), reason=e["msg"])
+            for e in error.errors()
+        ]
+        return BatchItem(index=index, status="rejected", errors=errors)
+    try:
+        with session.begin_nested():  # one lead's failure rolls back that lead only
+            captured = capture(session, outbox, submission=lead.submission(), settings=settings)
+    except Rejected as rejected:
+        return BatchItem(index=index, status="rejected", errors=issues_out(rejected.issues))
+    return BatchItem(
+        index=index,
+        status=captured.change,
+        lead_id=captured.lead_id,
+        touchpoint_id=captured.touchpoint_id,
+        merged_on=captured.merged_on,
+        warnings=issues_out(captured.warnings),
+    )

@@ -1,0 +1,316 @@
+"""CSV imports: the file is stored whole when accepted, then processed in chunks, each its
+own transaction, so an import survives a restart and is resumed where it stopped.
+
+``POST /v1/imports`` accepts; the ``process_imports`` worker works; ``GET /v1/imports/{id}``
+shows progress and the report. ``leadflow import FILE`` does the same from the shell.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlmodel import Session
+
+from services.ingest import repository
+from services.ingest.auth import ApiKeyRoute
+from services.ingest.capture import Rejected, capture
+from services.ingest.domain.csvfile import (
+    UnreadableFile,
+    count_rows,
+    decode,
+    detect_delimiter,
+    read,
+)
+from services.ingest.domain.submission import Submission
+from services.ingest.models import Import, ImportIssue
+from services.ingest.settings import IngestSettings
+from shared.http import DbSession, ReadSession, problem
+from shared.observability.logs import get_logger
+from shared.outbox import Outbox
+from shared.service import ServiceRuntime
+from shared.stopping import sleep_or_stop
+
+log = get_logger(__name__)
+SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
+
+
+def create_import(
+    session: Session,
+    *,
+    data: bytes,
+    filename: str | None,
+    source: str,
+    campaign: str | None,
+    touchpoint_type: str,
+) -> Import:
+    """Store the file and what we know of it; raises UnreadableFile for a file we cannot
+    read at all (no header, no email or phone column)."""
+    text, encoding = decode(data)
+    delimiter = detect_delimiter(text)
+    total = count_rows(text, delimiter)
+    row = Import(
+        id=uuid.uuid4(),
+        filename=filename,
+        source=source,
+        campaign=campaign,
+        touchpoint_type=touchpoint_type,
+        content=text,
+        encoding=encoding,
+        delimiter=delimiter,
+        status="pending",
+        total_rows=total,
+        created_at=datetime.now(UTC),
+    )
+    session.add(row)
+    return row
+
+
+def process_chunk(
+    session: Session, outbox: Outbox, *, import_id: uuid.UUID, settings: IngestSettings
+) -> bool:
+    """Capture the next chunk of rows of an import; answer whether the import is finished.
+
+    Each row is its own savepoint: a bad row is reported and never aborts the file.
+    """
+    job = repository.import_(session=session, import_id=import_id)
+    if job is None or job.status in ("done", "failed"):
+        return True
+    job.status = "running"
+    _, rows = read(job.content, job.delimiter or ",", start=job.processed_rows)
+    handled = 0
+    for row in rows:
+        submission = Submission(
+            fields=row.fields,
+            attributes=row.attributes,
+            door="import",
+            source=job.source,
+            campaign=job.campaign,
+            touchpoint_type=job.touchpoint_type,
+            reference=f"{job.id}#{row.number}",
+        )
+        try:
+            with session.begin_nested():
+                captured = capture(session, outbox, submission=submission, settings=settings)
+        except Rejected as rejected:
+            job.rejected += 1
+            for issue in rejected.issues:
+                _report(
+                    session,
+                    job,
+                    row=row.number,
+                    field=issue.field,
+                    reason=issue.reason,
+                    severity="error",
+                )
+        else:
+            if captured.change == "created":
+                job.created += 1
+            else:
+                job.merged += 1
+            for issue in captured.warnings:
+                _report(
+                    session,
+                    job,
+                    row=row.number,
+                    field=issue.field,
+                    reason=issue.reason,
+                    severity="warning",
+                )
+        handled += 1
+        if handled >= settings.import_chunk_rows:
+            break
+    job.processed_rows += handled
+    finished = handled < settings.import_chunk_rows or job.processed_rows >= (job.total_rows or 0)
+    if finished:
+        job.status = "done"
+        job.finished_at = datetime.now(UTC)
+    return finished
+
+
+def _report(
+    session: Session, job: Import, *, row: int, field: str, reason: str, severity: str
+) -> None:
+    session.add(
+        ImportIssue(import_id=job.id, row=row, field=field, reason=reason[:500], severity=severity)
+    )
+
+
+async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> None:
+    """The worker: pending and interrupted imports, chunk by chunk, until stopped."""
+    settings = runtime.settings
+    assert isinstance(settings, IngestSettings)
+    runtime.state["imports_wake"] = wake = asyncio.Event()
+
+    def pending() -> list[uuid.UUID]:
+        with runtime.db.read() as session:
+            return list(repository.pending_imports(session=session))
+
+    def chunk(import_id: uuid.UUID) -> bool:
+        with runtime.db.transaction() as session:
+            return process_chunk(session, runtime.outbox, import_id=import_id, settings=settings)
+
+    while not stopping.is_set():
+        wake.clear()
+        for import_id in await asyncio.to_thread(pending):
+            while not stopping.is_set():
+                finished = await asyncio.to_thread(chunk, import_id)
+                runtime.relay.notify()
+                if finished:
+                    log.info("import finished", import_id=str(import_id))
+                    break
+        if stopping.is_set():
+            return
+        waiter = asyncio.ensure_future(wake.wait())
+        try:
+            await asyncio.wait(
+                [waiter, asyncio.ensure_future(sleep_or_stop(stopping, 5.0))],
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            waiter.cancel()
+
+
+class ImportAccepted(BaseModel):
+    import_id: uuid.UUID
+    status: str
+    total_rows: int | None
+    encoding: str | None
+    delimiter: str | None
+
+
+class IssueOut(BaseModel):
+    row: int
+    field: str
+    reason: str
+    severity: Literal["error", "warning"]
+
+
+class ImportReport(ImportAccepted):
+    filename: str | None
+    source: str
+    campaign: str | None
+    processed_rows: int
+    created: int
+    merged: int
+    rejected: int
+    warnings: int
+    created_at: datetime
+    finished_at: datetime | None
+    issues: list[IssueOut] = Field(description="Refused rows and values kept raw, by row")
+
+
+router = APIRouter(route_class=ApiKeyRoute, tags=["imports"])
+
+
+@router.post(
+    "/v1/imports",
+    status_code=202,
+    response_model=ImportAccepted,
+    summary="Import a CSV file (multipart field 'file', or the CSV as the body)",
+    responses={401: {}, 422: {}},
+)
+async def post_import(
+    request: Request,
+    session: DbSession,
+    source: Annotated[str, Query(description="directory, purchased_list, event ...")] = "import",
+    campaign: Annotated[str | None, Query()] = None,
+    touchpoint_type: Annotated[str, Query(pattern=SLUG.pattern)] = "list_import",
+) -> Response:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    filename = None
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            return problem(422, "body.file", "a file field named 'file' is required")
+        data = await upload.read()
+        filename = upload.filename
+        for name in ("source", "campaign", "touchpoint_type"):
+            value = form.get(name)
+            if isinstance(value, str) and value:
+                if name == "source":
+                    source = value
+                elif name == "campaign":
+                    campaign = value
+                elif SLUG.match(value):
+                    touchpoint_type = value
+    else:
+        data = await request.body()
+    if not data.strip():
+        return problem(422, "body.file", "the file is empty")
+
+    def store() -> Response:
+        try:
+            job = create_import(
+                session,
+                data=data,
+                filename=filename,
+                source=source,
+                campaign=campaign,
+                touchpoint_type=touchpoint_type,
+            )
+        except UnreadableFile as error:
+            return problem(422, "body.file", str(error))
+        return JSONResponse(
+            ImportAccepted(
+                import_id=job.id,
+                status=job.status,
+                total_rows=job.total_rows,
+                encoding=job.encoding,
+                delimiter=job.delimiter,
+            ).model_dump(mode="json"),
+            status_code=202,
+            headers={"Location": f"/v1/imports/{job.id}"},
+        )
+
+    response = await asyncio.to_thread(store)
+    wake = request.app.state.runtime.state.get("imports_wake")
+    if wake is not None and response.status_code == 202:
+        # Woken after this request's commit, which happens before the answer goes out.
+        asyncio.get_running_loop().call_later(0.05, wake.set)
+    return response
+
+
+@router.get("/v1/imports/{import_id}", response_model=ImportReport, summary="Progress and report")
+def get_import(
+    import_id: uuid.UUID,
+    session: ReadSession,
+    limit: Annotated[int, Query(ge=0, le=10_000)] = 1_000,
+) -> Response:
+    job = repository.import_(session=session, import_id=import_id)
+    if job is None:
+        return problem(404, "path.import_id", f"no import {import_id}")
+    return JSONResponse(report(session, job, limit=limit).model_dump(mode="json"))
+
+
+def report(session: Session, job: Import, *, limit: int) -> ImportReport:
+    issues = repository.import_issues(session=session, import_id=job.id, limit=limit)
+    return ImportReport(
+        import_id=job.id,
+        status=job.status,
+        total_rows=job.total_rows,
+        encoding=job.encoding,
+        delimiter=job.delimiter,
+        filename=job.filename,
+        source=job.source,
+        campaign=job.campaign,
+        processed_rows=job.processed_rows,
+        created=job.created,
+        merged=job.merged,
+        rejected=job.rejected,
+        warnings=repository.import_issue_count(
+            session=session, import_id=job.id, severity="warning"
+        ),
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+        issues=[
+            IssueOut(row=i.row, field=i.field, reason=i.reason, severity=i.severity) for i in issues
+        ],
+    )

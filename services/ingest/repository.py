@@ -1,0 +1,148 @@
+"""Queries of the ingest service. Keyword-only arguments; nothing here commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import delete, func, select
+from sqlmodel import Session, col
+
+from services.ingest.models import (
+    Account,
+    ApiKey,
+    CrmLink,
+    Feedback,
+    Form,
+    IdempotentRequest,
+    Import,
+    ImportIssue,
+    Lead,
+)
+
+
+def lead_by_id(*, session: Session, lead_id: uuid.UUID) -> Lead | None:
+    return session.get(Lead, lead_id)
+
+
+def lead_by_email(*, session: Session, email: str) -> Lead | None:
+    return session.execute(select(Lead).where(col(Lead.email) == email)).scalar_one_or_none()
+
+
+def leads_by_phone(*, session: Session, phone: str) -> Sequence[Lead]:
+    return (
+        session.execute(
+            select(Lead).where(col(Lead.phone) == phone).order_by(col(Lead.created_at)).limit(20)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def lead_by_crm_record(*, session: Session, provider: str, record_id: str) -> Lead | None:
+    link = session.get(CrmLink, (provider, record_id))
+    return session.get(Lead, link.lead_id) if link else None
+
+
+def crm_link(*, session: Session, provider: str, record_id: str) -> CrmLink | None:
+    return session.get(CrmLink, (provider, record_id))
+
+
+def account_by_domain(*, session: Session, domain: str) -> Account | None:
+    return session.execute(
+        select(Account).where(col(Account.domain) == domain)
+    ).scalar_one_or_none()
+
+
+def accounts_named_like(
+    *, session: Session, key_prefix: str, limit: int = 500
+) -> Sequence[Account]:
+    """Accounts whose name key starts like ``key_prefix``: the candidates for a fuzzy match."""
+    return (
+        session.execute(
+            select(Account)
+            .where(col(Account.name_key).startswith(key_prefix, autoescape=True))
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def api_key(*, session: Session, key_id: str) -> ApiKey | None:
+    return session.get(ApiKey, key_id)
+
+
+def api_keys(*, session: Session) -> Sequence[ApiKey]:
+    return session.execute(select(ApiKey).order_by(col(ApiKey.created_at))).scalars().all()
+
+
+def idempotent_request(*, session: Session, scope: str, key: str) -> IdempotentRequest | None:
+    return session.get(IdempotentRequest, (scope, key))
+
+
+def purge_idempotent_requests(*, session: Session, before: datetime) -> int:
+    result = session.execute(
+        delete(IdempotentRequest).where(col(IdempotentRequest.created_at) < before)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def form(*, session: Session, form_id: str) -> Form | None:
+    return session.get(Form, form_id)
+
+
+def forms(*, session: Session) -> Sequence[Form]:
+    return session.execute(select(Form).order_by(col(Form.id))).scalars().all()
+
+
+def import_(*, session: Session, import_id: uuid.UUID) -> Import | None:
+    return session.get(Import, import_id)
+
+
+def pending_imports(*, session: Session) -> Sequence[uuid.UUID]:
+    return (
+        session.execute(
+            select(col(Import.id))
+            .where(col(Import.status).in_(("pending", "running")))
+            .order_by(col(Import.created_at))
+        )
+        .scalars()
+        .all()
+    )
+
+
+def import_issues(*, session: Session, import_id: uuid.UUID, limit: int) -> Sequence[ImportIssue]:
+    return (
+        session.execute(
+            select(ImportIssue)
+            .where(col(ImportIssue.import_id) == import_id)
+            .order_by(col(ImportIssue.row), col(ImportIssue.field))
+            .limit(limit)
+        )
+        .scalars()
+        .all()
+    )
+
+
+def import_issue_count(*, session: Session, import_id: uuid.UUID, severity: str) -> int:
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(ImportIssue)
+            .where(col(ImportIssue.import_id) == import_id, col(ImportIssue.severity) == severity)
+        ).scalar_one()
+    )
+
+
+def feedback_of(*, session: Session, lead_id: uuid.UUID) -> Sequence[Feedback]:
+    return (
+        session.execute(
+            select(Feedback)
+            .where(col(Feedback.lead_id) == lead_id)
+            .order_by(col(Feedback.occurred_at))
+        )
+        .scalars()
+        .all()
+    )
