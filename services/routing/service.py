@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.routing.api import build_router
 from services.routing.clock import Clock, system_clock
 from services.routing.handlers import build_handlers
 from services.routing.models import TABLES, metadata
@@ -27,6 +28,7 @@ def build_definition(*, clock: Clock = system_clock) -> ServiceDefinition:
         metadata=metadata,
         tables=TABLES,
         migrations_dir=Path(__file__).parent / "migrations",
+        routers=(build_router(clock),),
         consumers=(ConsumerSpec(handlers=build_handlers(clock)),),
         workers=(sla_worker(clock),),
     )
