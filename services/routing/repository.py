@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
@@ -270,6 +270,13 @@ def save_rotation(
         .where(col(TeamRotationRow.team_id) == team_id)
         .values(virtual_time=after.virtual_time, updated_at=now)
     )
+    gone = [rep for rep in before.passes if rep not in after.passes]
+    if gone:
+        session.execute(
+            delete(RotationPassRow).where(
+                col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
+            )
+        )
     for rep_id, value in after.passes.items():
         if rep_id not in before.passes:
             session.add(RotationPassRow(team_id=team_id, rep_id=rep_id, pass_value=value))

@@ -329,14 +329,15 @@ def decide(
             explanation="; ".join(notes),
             skipped=tuple(skipped),
         )
-    chosen = pick(rotations.get(team_id, Rotation()), weights)
+    standing = [skip.rep_id for skip in skipped if skip.reason == "had_lead_before"]
+    chosen = pick(rotations.get(team_id, Rotation()), weights, standing=standing)
     rep = config.reps[chosen.rep_id]
     line = (
         f"weighted round robin picked {rep.rep_id} (weight {rep.weight}) "
         f"among {len(weights)} available"
     )
     if chosen.rejoined:
-        line += ", starting from the team's current turn"
+        line += ", joining the rotation at the team's current turn"
     if skipped:
         line += f"; skipped {_describe_skips(skipped, loads, config)}"
     notes.append(line)
