@@ -170,3 +170,22 @@ def assignments(database: Database, lead_id: uuid.UUID) -> list[AssignmentRow]:
 
     with database.read() as session:
         return repository.lead_assignments(session, lead_id=lead_id)
+
+
+def outbox_events(database: Database) -> list[EventPayload]:
+    """Every event a transaction added to the outbox, in order."""
+    import json
+
+    from sqlalchemy import select
+
+    from services.routing.models import TABLES
+    from shared.contracts import parse_payload
+
+    outbox = TABLES.outbox
+    with database.read() as session:
+        rows = session.execute(select(outbox.c.headers, outbox.c.payload).order_by(outbox.c.id))
+        events = []
+        for headers, payload in rows:
+            kind = dict(json.loads(headers))["ce_type"]
+            events.append(parse_payload(kind, payload))
+    return events
