@@ -68,3 +68,40 @@ async def test_scored_leads_are_routed_and_published(
     [stored] = assignments(database, payloads[0].lead_id)
     assert stored.id == a_lead.assignment_id
     await eventually(lambda: runtime.relay.pending_count() == 0)
+
+
+async def test_feedback_that_comes_before_its_assignment_is_applied_over_the_broker(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    from services.routing import repository
+    from shared.contracts import LeadSlaV1
+    from shared.testing import factories
+
+    standard_team(database, rep("ana", "dach"))
+    lead = scored("A")
+    contacted = factories.lead_feedback(
+        lead_id=lead.lead_id, status="contacted", occurred_at=START, source="hubspot"
+    )
+    await produce(
+        kafka_bootstrap_servers,
+        runtime.names.physical("leads.feedback"),
+        [Event(data=contacted, source="/leadflow/ingest")],
+    )
+
+    def kept() -> bool:
+        with database.read() as session:
+            return len(repository.pending_feedback(session, lead_id=lead.lead_id)) == 1
+
+    await eventually(kept, message="feedback not kept")
+    await produce(
+        kafka_bootstrap_servers,
+        runtime.names.physical("leads.scored"),
+        [Event(data=lead, source="/leadflow/scoring")],
+    )
+    [record] = await read_topic(
+        kafka_bootstrap_servers, runtime.names.physical("leads.sla"), count=1
+    )
+    jsonschema.validate(json.loads(record.value), schema_files.load(LeadSlaV1.schema_name()))
+    met = decode(record.headers, record.value).data
+    assert isinstance(met, LeadSlaV1)
+    assert (met.status, met.rep_id, met.lead_id) == ("met", "ana", lead.lead_id)
