@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from services.routing import repository
+from services.routing import repository, simulating
 from services.routing.clock import Clock
 from services.routing.config_store import (
     ENTITIES,
@@ -43,6 +43,7 @@ from services.routing.schemas import (
     FeedbackOut,
     LeadRouting,
     QueuedLead,
+    SimulationIn,
     SlaPolicyIn,
 )
 from shared.http import DbSession, ReadSession, problem
@@ -317,6 +318,19 @@ def _other_routes(router: APIRouter, clock: Clock) -> None:
             after=body.model_dump(mode="json"),
         )
         return body
+
+    @router.post(
+        "/v1/routing:simulate",
+        tags=["simulation"],
+        summary="Where the latest scored leads would go under a proposed configuration",
+    )
+    def simulate_routing(body: SimulationIn, request: Request, session: ReadSession) -> Any:
+        settings = request.app.state.runtime.settings
+        limit = getattr(settings, "simulate_max_leads", 5_000)
+        try:
+            return simulating.run(session, body=body, now=clock(), max_leads=limit)
+        except Invalid as error:
+            return _invalid(error)
 
     @router.get("/v1/teams/{team_id}/queue", tags=["teams"], summary="Leads waiting for the team")
     def queue(team_id: str, session: ReadSession) -> list[QueuedLead]:

@@ -304,3 +304,59 @@ class QueuedLead(BaseModel):
     rule: str
     explanation: str
     queued_at: datetime
+
+
+# ---------------------------------------------------------------- simulation
+
+
+class ProposedConfig(Body):
+    """A configuration to try. A part left out (null) is the live one."""
+
+    teams: list[TeamIn] | None = None
+    territories: list[TerritoryIn] | None = None
+    reps: list[RepIn] | None = None
+    accounts: list[AccountIn] | None = None
+    programs: list[ProgramIn] | None = None
+    out_of_office: dict[str, list[AbsenceIn]] | None = Field(
+        default=None,
+        description="Absences per rep id; null: the live absences of reps that exist live",
+    )
+
+
+class SimulationIn(Body):
+    config: ProposedConfig = Field(default_factory=ProposedConfig)
+    last: int = Field(default=500, ge=1, description="How many of the latest scored leads")
+    at: datetime | None = Field(
+        default=None, description="When availability is judged (out of office); default now"
+    )
+    capacity: Literal["from_zero", "current", "ignore"] = Field(
+        default="from_zero",
+        description=(
+            "from_zero: reps start with no open leads and fill up as the simulation assigns; "
+            "current: they start with their live open leads; ignore: capacity never binds"
+        ),
+    )
+
+
+class Placement(BaseModel):
+    outcome: str
+    rule: str
+    rep_id: str | None
+    team_id: str | None
+    program_id: str | None
+
+
+class SimulatedLead(Placement):
+    lead_id: uuid.UUID
+    grade: str
+    explanation: str
+    skipped: list[SkippedOut]
+    live: Placement | None = Field(description="Where the lead is now, live")
+    changed: bool = Field(description="The proposal places it differently from live")
+
+
+class SimulationOut(BaseModel):
+    leads: list[SimulatedLead]
+    load: dict[str, int] = Field(description="Leads each rep would receive")
+    outcomes: dict[str, int]
+    changed: int
