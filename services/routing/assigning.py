@@ -19,7 +19,7 @@ from sqlmodel import Session
 from services.routing import repository
 from services.routing.domain.decision import Decision, decide, decide_nurture, teams_involved
 from services.routing.domain.lifecycle import LeadState, feedback_effect, on_rescore
-from services.routing.domain.model import LeadFacts, RoutingConfig
+from services.routing.domain.model import LeadFacts, RoutingConfig, normalize_domain
 from services.routing.domain.sla import SlaPolicy, on_breach, start_clock
 from services.routing.models import AssignmentRow, FeedbackRow, RoutedLeadRow
 from shared.contracts import (
@@ -82,7 +82,7 @@ def _decide(
     teams = teams_involved(facts, config)
     rotations = repository.lock_rotations(session, team_ids=teams, now=now)
     members = [rep.rep_id for rep in config.reps.values() if rep.team_id in teams]
-    account = config.accounts.get(facts.domain or "")
+    account = config.accounts.get(normalize_domain(facts.domain) or "")
     loads = repository.open_loads(
         session, rep_ids=[*members, *([account.rep_id] if account else [])]
     )

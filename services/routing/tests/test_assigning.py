@@ -281,3 +281,19 @@ def test_a_lead_without_any_team_is_queued_with_no_team(database: Database) -> N
     assert (event.outcome, event.rule, event.team_id) == ("queued", "no_team", None)
     assert "no team covers FR" in event.explanation
     assert uuid.UUID(str(event.assignment_id))
+
+
+def test_a_named_account_owner_at_capacity_is_skipped_whatever_the_domain_spelling(
+    database: Database,
+) -> None:
+    standard_team(database, rep("ana", "dach"), rep("ben", "dach", capacity=1))
+    seed(database, account("beispiel.de", "ben"))
+    spelled = {"domain": "WWW.Beispiel.DE"}
+    first, second = Recorder(), Recorder()
+    route(database, scored("A", lead=dict(spelled)), START, first)
+    route(database, scored("A", lead=dict(spelled)), START, second)
+    [owner] = first.of(LeadRoutedV1)
+    [fallback] = second.of(LeadRoutedV1)
+    assert (owner.rule, owner.rep.rep_id if owner.rep else None) == ("named_account", "ben")
+    assert (fallback.rule, fallback.rep.rep_id if fallback.rep else None) == ("round_robin", "ana")
+    assert [(s.rep_id, s.reason) for s in fallback.skipped] == [("ben", "at_capacity")]
