@@ -9,7 +9,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -162,35 +162,33 @@ def _entity_routes(router: APIRouter, entity: Entity, clock: Clock) -> None:
         openapi_extra=CSV_BODY,
         name=f"bulk_{plural}",
     )
-    async def bulk(request: Request, actor: Actor = "api") -> Any:
-        raw = await request.body()
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return problem(422, "body", "the CSV document must be UTF-8")
+    def bulk(text: CsvText, session: DbSession, actor: Actor = "api") -> BulkResult:
         try:
             rows = parse_rows(text, body_type, key)
+            counts = upsert_many(session, entity=entity, bodies=rows, now=clock(), actor=actor)
         except Invalid as error:
-            return _invalid(error)
-        return await _bulk_write(request, entity, rows, actor, clock)
-
-
-async def _bulk_write(
-    request: Request, entity: Entity, rows: list[Any], actor: str, clock: Clock
-) -> Any:
-    import asyncio
-
-    runtime = request.app.state.runtime
-
-    def write() -> Any:
-        try:
-            with runtime.db.transaction() as session:
-                counts = upsert_many(session, entity=entity, bodies=rows, now=clock(), actor=actor)
-        except Invalid as error:
-            return _invalid(error)
+            # Raised, not returned: the request's transaction rolls back what was written.
+            raise HTTPException(error.status, detail=[_detail(error)]) from None
         return BulkResult(**counts)
 
-    return await asyncio.to_thread(write)
+
+async def _csv_text(request: Request) -> str:
+    try:
+        return (await request.body()).decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(
+            422,
+            detail=[
+                {"loc": ["body"], "msg": "the CSV document must be UTF-8", "type": "value_error"}
+            ],
+        ) from None
+
+
+CsvText = Annotated[str, Depends(_csv_text)]
+
+
+def _detail(error: Invalid) -> dict[str, Any]:
+    return {"loc": error.field.split("."), "msg": error.message, "type": "value_error"}
 
 
 def build_router(clock: Clock) -> APIRouter:

@@ -207,6 +207,10 @@ async def test_csv_loads_are_all_or_nothing_and_name_the_line(client: httpx.Asyn
     assert unknown_team.json()["detail"][0]["loc"] == ["body", "line", "2", "team_id"]
     bad_header = await client.post("/v1/teams:bulk", content="team,name\nx,y\n")
     assert bad_header.json()["detail"][0]["loc"] == ["body", "header"]
+    latin = await client.post(
+        "/v1/teams:bulk", content="team_id,name\nx,Z\xfcrich\n".encode("latin-1")
+    )
+    assert latin.json()["detail"][0]["msg"] == "the CSV document must be UTF-8"
     duplicate = await client.post("/v1/teams:bulk", content="team_id\nx\nx\n")
     assert duplicate.json()["detail"][0]["loc"] == ["body", "line", "3", "team_id"]
 
