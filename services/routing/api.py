@@ -95,6 +95,7 @@ def _entity_routes(router: APIRouter, entity: Entity, clock: Clock) -> None:
         f"/v1/{plural}/{{key}}", tags=tag, summary=f"One {entity.name}", name=f"get_{entity.name}"
     )
     def get_one(key: str, session: ReadSession) -> Any:
+        key = entity.normalize_key(key)
         row = session.get(entity.row, key)
         if row is None:
             return _not_found(entity.name, key)
@@ -129,6 +130,7 @@ def _entity_routes(router: APIRouter, entity: Entity, clock: Clock) -> None:
         response: Response,
         actor: Actor = "api",
     ) -> Any:
+        key = entity.normalize_key(key)
         if getattr(body, entity.key) != key:
             return problem(422, f"body.{entity.key}", f"does not match the path ({key!r})")
         try:
@@ -147,6 +149,7 @@ def _entity_routes(router: APIRouter, entity: Entity, clock: Clock) -> None:
         name=f"delete_{entity.name}",
     )
     def remove(key: str, session: DbSession, actor: Actor = "api") -> Response:
+        key = entity.normalize_key(key)
         try:
             found = delete(session, entity=entity, key=key, now=clock(), actor=actor)
         except Invalid as error:

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from services.routing.domain.model import normalize_domain
 from services.routing.models import (
     ConfigChangeRow,
     NamedAccountRow,
@@ -59,6 +60,8 @@ class Entity:
     check: Callable[[Session, Any], None]
     # Who still refers to an entity about to be deleted: (session, id) -> message or None.
     in_use: Callable[[Session, str], str | None]
+    # How an id in a path is written in the table (domains: lower case, no www.).
+    normalize_key: Callable[[str], str] = str
 
 
 def _exists(session: Session, row: type[Any], key: str) -> bool:
@@ -142,6 +145,7 @@ ENTITIES: dict[str, Entity] = {
             AccountOut,
             _check_account,
             _nothing_in_use,
+            normalize_key=lambda domain: normalize_domain(domain) or domain,
         ),
         Entity(
             "program",

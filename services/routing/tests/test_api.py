@@ -71,6 +71,11 @@ async def test_configuration_round_trips_and_every_change_is_audited(
         False,
     )
     assert (await client.get("/v1/accounts/beispiel.de")).json()["rep_id"] == "ana"
+    moved = await client.put(
+        "/v1/accounts/WWW.Beispiel.de", json={"domain": "beispiel.de", "rep_id": "ben"}
+    )
+    assert moved.status_code == 200, moved.text
+    assert (await client.get("/v1/accounts/www.beispiel.de")).json()["rep_id"] == "ben"
     assert [t["team_id"] for t in (await client.get("/v1/teams")).json()] == ["bavaria", "dach"]
 
     updated = await client.put(
