@@ -66,8 +66,9 @@ class RepRow(RoutingModel, table=True):
     time_zone: str = Field(default="UTC", max_length=64)
     # {"mon": ["09:00-17:00"], ...}: days not listed are not worked.
     working_hours: dict[str, list[str]] = Field(default_factory=dict, sa_type=JSON)
-    # ISO dates the rep does not work.
+    # ISO dates the rep does not work, and a public-holiday calendar (DE, DE-BY, US-CA ...).
     holidays: list[str] = Field(default_factory=list, sa_type=JSON)
+    holiday_calendar: str | None = Field(default=None, max_length=16)
     capacity: int = 25
     weight: int = 1
     active: bool = True

@@ -31,6 +31,7 @@ from services.routing.domain.model import (
 )
 from services.routing.domain.round_robin import Rotation
 from services.routing.domain.sla import SlaPolicy
+from services.routing.holiday_calendars import Holidays
 from services.routing.models import (
     AssignmentRow,
     FeedbackRow,
@@ -50,16 +51,12 @@ from services.routing.models import (
 
 
 def working_hours_of(row: RepRow) -> WorkingHours:
+    days = Holidays((date.fromisoformat(day) for day in row.holidays), row.holiday_calendar)
     if row.working_hours:
         return WorkingHours(
-            week=week_from_mapping(row.working_hours),
-            time_zone=row.time_zone,
-            holidays=frozenset(date.fromisoformat(day) for day in row.holidays),
+            week=week_from_mapping(row.working_hours), time_zone=row.time_zone, holidays=days
         )
-    return WorkingHours(
-        time_zone=row.time_zone,
-        holidays=frozenset(date.fromisoformat(day) for day in row.holidays),
-    )
+    return WorkingHours(time_zone=row.time_zone, holidays=days)
 
 
 def rep_of(row: RepRow, absences: Iterable[RepAbsenceRow] = ()) -> Rep:

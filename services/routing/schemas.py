@@ -24,6 +24,7 @@ from services.routing.domain.business_hours import (
 )
 from services.routing.domain.model import normalize_domain, normalize_postal_code
 from services.routing.domain.round_robin import MAX_WEIGHT
+from services.routing.holiday_calendars import UnknownCalendar, calendar
 
 Id = Annotated[
     str,
@@ -92,6 +93,11 @@ class RepIn(Body):
         ),
     )
     holidays: list[date] = Field(default_factory=list, description="Dates not worked")
+    holiday_calendar: str | None = Field(
+        default=None,
+        max_length=16,
+        description="Public holidays of a country or subdivision: DE, DE-BY, US-CA ...",
+    )
     capacity: int = Field(default=25, ge=0, le=100_000, description="Open A/B leads at most")
     weight: int = Field(default=1, ge=1, le=MAX_WEIGHT, description="Share of the round robin")
     active: bool = True
@@ -104,6 +110,17 @@ class RepIn(Body):
         except InvalidSchedule as error:
             raise ValueError(str(error)) from None
         return name
+
+    @field_validator("holiday_calendar")
+    @classmethod
+    def _known_calendar(cls, code: str | None) -> str | None:
+        if not code:
+            return None
+        try:
+            calendar(code)
+        except UnknownCalendar as error:
+            raise ValueError(str(error)) from None
+        return code.upper()
 
     @field_validator("working_hours", mode="before")
     @classmethod

@@ -24,6 +24,7 @@ from services.routing.domain.model import (
     Territory,
 )
 from services.routing.domain.simulation import simulate
+from services.routing.holiday_calendars import Holidays
 from services.routing.models import AssignmentRow
 from services.routing.schemas import (
     Placement,
@@ -46,7 +47,7 @@ def _rep(body: RepIn, absences: tuple[Absence, ...]) -> Rep:
         hours=WorkingHours(
             week=week_from_mapping(body.working_hours),
             time_zone=body.time_zone,
-            holidays=frozenset(body.holidays),
+            holidays=Holidays(body.holidays, body.holiday_calendar),
         ),
         capacity=body.capacity,
         weight=body.weight,

@@ -1,7 +1,8 @@
 """Business hours: a rep's working week in their own time zone, and time counted in it.
 
 A schedule is a set of working ranges per weekday, in local wall-clock minutes
-(``0 <= start < end <= 1440``), in an IANA time zone, minus holiday dates. Durations are
+(``0 <= start < end <= 1440``), in an IANA time zone, minus holidays (explicit dates or a
+public-holiday calendar, anything that answers ``day in holidays``). Durations are
 real elapsed time inside those ranges: on the night clocks spring forward, a 09:00-17:00
 day that contains the jump is still 8 hours, and a range that spans it is one hour shorter.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -51,7 +52,8 @@ class WorkingHours:
 
     week: tuple[tuple[WorkRange, ...], ...] = field(default_factory=_default_week)
     time_zone: str = "UTC"
-    holidays: frozenset[date] = frozenset()
+    # Dates not worked: a set, or any calendar that answers ``day in holidays``.
+    holidays: Container[date] = field(default=frozenset(), hash=False)
 
     def __post_init__(self) -> None:
         if len(self.week) != 7:

@@ -148,6 +148,8 @@ async def test_references_and_deletes_in_use_are_refused_naming_the_field(
         ("weight", 0, "greater than or equal to 1"),
         ("capacity", -1, "greater than or equal to 0"),
         ("rep_id", "has space", "should match pattern"),
+        ("holiday_calendar", "XX", "no holiday calendar 'XX'"),
+        ("holiday_calendar", "DE-ZZ", "does not have subdivision ZZ"),
     ],
 )
 async def test_bad_rep_fields_get_a_422_naming_the_field(

@@ -170,3 +170,11 @@ def test_two_instances_never_move_one_clock_twice(database: Database, clock: Fak
     breaches = [status for status, _ in sla_events(database) if status == "breached"]
     assert len(breaches) == 30
     assert len([e for e in routed(database) if e.attempt == 2]) == 30
+
+
+def test_a_public_holiday_calendar_pauses_the_clock(database: Database, clock: FakeClock) -> None:
+    standard_team(database, rep("sepp", "dach", holiday_calendar="DE-BY"))
+    clock.set(START.replace(month=1, day=5, hour=16))  # Monday; Tuesday 6 January is Epiphany
+    first = route(database, scored("A"), clock())
+    assert first is not None
+    assert first.sla_due_at == START.replace(month=1, day=7, hour=16)
