@@ -521,3 +521,47 @@ def _breach(
         grade=assignment.grade,
     )
     return "escalated"
+
+
+# ---------------------------------------------------------------- team queues
+
+DRAINED_RULES = ("team_queue", "no_team")
+
+
+def retry_queued(
+    session: Session,
+    *,
+    assignment_id: uuid.UUID,
+    lead_id: uuid.UUID,
+    now: datetime,
+    emit: Emit,
+) -> bool:
+    """Route a lead waiting in a queue again, now that someone may be able to take it.
+    Escalated leads stay for their team to handle. True when it was assigned."""
+    lead = repository.lock_lead(session, lead_id=lead_id, skip_locked=True)
+    if lead is None or lead.current_assignment_id != assignment_id:
+        return False
+    queued = session.get(AssignmentRow, assignment_id, populate_existing=True)
+    if queued is None or queued.state != "queued" or queued.rule not in DRAINED_RULES:
+        return False
+    excluded = repository.reps_who_had(session, lead_id=lead.lead_id)
+    decision, config = _decide(
+        session, facts=facts_of(lead, grade=queued.grade), now=now, excluded=excluded
+    )
+    if decision.outcome != "assigned":
+        return False
+    where = f"team {queued.team_id}" if queued.team_id else "no team"
+    assignment = _record(
+        session,
+        lead=lead,
+        decision=_with_prefix(decision, f"waited in the queue ({where}); taken once someone could"),
+        config=config,
+        policy=repository.load_policy(session),
+        now=now,
+        emit=emit,
+        previous=queued,
+        ended_reason="taken_from_queue",
+        grade=queued.grade,
+    )
+    _apply_pending(session, lead=lead, assignment=assignment, config=config, now=now, emit=emit)
+    return True

@@ -323,3 +323,16 @@ def next_timer(session: Session) -> datetime | None:
     ).scalar()
     moments = [m for m in (warn, due) if m is not None]
     return min(moments) if moments else None
+
+
+def queued_leads(
+    session: Session, *, rules: Sequence[str], limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(assignment id, lead id) of leads waiting in a queue under these rules, oldest first."""
+    query = (
+        select(col(AssignmentRow.id), col(AssignmentRow.lead_id))
+        .where(col(AssignmentRow.state) == "queued", col(AssignmentRow.rule).in_(rules))
+        .order_by(col(AssignmentRow.routed_at))
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(query).all()]

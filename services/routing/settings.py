@@ -20,7 +20,9 @@ class RoutingSettings(ServiceSettings):
     port: int = 8083
     # How often the SLA worker looks for warnings and breaches that are due.
     sla_poll_interval_ms: int = Field(default=1_000, ge=10)
-    # Timers handled per worker transaction.
+    # How often leads waiting in team queues are tried again.
+    queue_retry_interval_ms: int = Field(default=60_000, ge=10)
+    # Timers (and queued leads) handled per worker transaction.
     sla_batch_size: int = Field(default=100, ge=1)
     # The most scored leads one simulation may replay.
     simulate_max_leads: int = Field(default=5_000, ge=1)

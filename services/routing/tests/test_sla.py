@@ -178,3 +178,43 @@ def test_a_public_holiday_calendar_pauses_the_clock(database: Database, clock: F
     first = route(database, scored("A"), clock())
     assert first is not None
     assert first.sla_due_at == START.replace(month=1, day=7, hour=16)
+
+
+def test_a_queued_lead_is_taken_once_someone_can(database: Database, clock: FakeClock) -> None:
+    from services.routing.tests.support import feedback
+    from shared.testing import factories
+
+    standard_team(database, rep("ana", "dach", capacity=1))
+    runtime = runtime_for(database, clock)
+    first, waiting = scored("A"), scored("B")
+    route(database, first, clock())
+    queued = route(database, waiting, clock())
+    assert queued is not None
+    assert queued.state == "queued"
+    assert timers.drain(runtime, clock) == 0  # ana is still full
+
+    feedback(database, factories.lead_feedback(lead_id=first.lead_id, status="won"), clock())
+    clock.advance(minutes=5)
+    assert timers.drain(runtime, clock) == 1
+    [taken] = routed(database)
+    assert taken.rep is not None
+    assert (taken.rep.rep_id, taken.reassignment_of, taken.lead_id) == (
+        "ana",
+        queued.id,
+        waiting.lead_id,
+    )
+    assert taken.explanation.startswith("waited in the queue (team dach)")
+    assert timers.drain(runtime, clock) == 0
+
+
+def test_escalated_leads_stay_in_the_queue_for_the_team(
+    database: Database, clock: FakeClock
+) -> None:
+    standard_team(database, rep("ana", "dach"), rep("ben", "dach"))
+    seed(database, SlaPolicyRow(follow_up_hours={"A": 1}, max_reassignments=0, updated_at=START))
+    runtime = runtime_for(database, clock)
+    route(database, scored("A"), clock())
+    clock.advance(hours=1)
+    assert timers.tick(runtime, clock) == 1
+    assert routed(database)[-1].rule == "escalation"
+    assert timers.drain(runtime, clock) == 0  # ben could take it, but it is the team's now
