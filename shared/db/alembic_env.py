@@ -7,12 +7,28 @@ the connection handed over in ``config.attributes['connection']`` when there is 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import Connection, MetaData
+from sqlmodel.sql.sqltypes import AutoString
 
 from shared.db.database import Database
+from shared.db.types import UtcDateTime
+
+
+def _render_item(type_: str, obj: Any, autogen_context: AutogenContext) -> str | Literal[False]:
+    """Render the column types autogenerate does not know so that the migration imports:
+    SQLModel's ``AutoString`` is a plain ``String``; ``UtcDateTime`` comes with its import."""
+    if type_ != "type":
+        return False
+    if isinstance(obj, AutoString):
+        return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    if isinstance(obj, UtcDateTime):
+        autogen_context.imports.add("from shared.db.types import UtcDateTime")
+        return "UtcDateTime()"
+    return False
 
 
 def _configure(connection: Connection, metadata: MetaData) -> None:
@@ -23,6 +39,7 @@ def _configure(connection: Connection, metadata: MetaData) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         user_module_prefix="shared.db.types.",
+        render_item=_render_item,
     )
 
 
