@@ -1,21 +1,37 @@
-"""The routing service as the runtime runs it."""
+"""The routing service as the runtime runs it: the composition root.
+
+:func:`build_definition` wires the handlers, the API and the SLA worker to one clock;
+``DEFINITION`` uses the system clock, tests build one with a clock they control.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from services.routing.api import build_router
+from services.routing.clock import Clock, system_clock
+from services.routing.handlers import build_handlers
 from services.routing.models import TABLES, metadata
 from services.routing.settings import RoutingSettings
-from shared.service import ServiceDefinition
+from services.routing.timers import sla_worker
+from shared.service import ConsumerSpec, ServiceDefinition
 
-DEFINITION = ServiceDefinition(
-    name="routing",
-    description=(
-        "Assigns graded leads to reps or nurture under a follow-up SLA, and publishes "
-        "leads.routed and leads.sla."
-    ),
-    settings=RoutingSettings,
-    metadata=metadata,
-    tables=TABLES,
-    migrations_dir=Path(__file__).parent / "migrations",
-)
+
+def build_definition(*, clock: Clock = system_clock) -> ServiceDefinition:
+    return ServiceDefinition(
+        name="routing",
+        description=(
+            "Assigns graded leads to reps or nurture under a follow-up SLA, and publishes "
+            "leads.routed and leads.sla."
+        ),
+        settings=RoutingSettings,
+        metadata=metadata,
+        tables=TABLES,
+        migrations_dir=Path(__file__).parent / "migrations",
+        routers=(build_router(clock),),
+        consumers=(ConsumerSpec(handlers=build_handlers(clock)),),
+        workers=(sla_worker(clock),),
+    )
+
+
+DEFINITION = build_definition()

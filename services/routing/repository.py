@@ -1,0 +1,338 @@
+"""Queries of the routing service. Keyword-only arguments; nothing here commits.
+
+Locks: routing one lead takes, in this order, the lead's row and then the round-robin rows
+of the teams involved (sorted by team id), all ``FOR UPDATE`` on PostgreSQL, so several
+instances of the service route, re-assign and apply feedback without losing an update. On
+SQLite a write transaction holds the whole database (``BEGIN IMMEDIATE``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlmodel import Session, col
+
+from services.routing.domain.business_hours import WorkingHours, week_from_mapping
+from services.routing.domain.model import (
+    Absence,
+    NamedAccount,
+    NurtureProgram,
+    Rep,
+    RoutingConfig,
+    Team,
+    Territory,
+    normalize_domain,
+)
+from services.routing.domain.round_robin import Rotation
+from services.routing.domain.sla import SlaPolicy
+from services.routing.holiday_calendars import Holidays
+from services.routing.models import (
+    AssignmentRow,
+    FeedbackRow,
+    NamedAccountRow,
+    NurtureProgramRow,
+    RepAbsenceRow,
+    RepRow,
+    RotationPassRow,
+    RoutedLeadRow,
+    SlaPolicyRow,
+    TeamRotationRow,
+    TeamRow,
+    TerritoryRow,
+)
+
+# ---------------------------------------------------------------- configuration
+
+
+def working_hours_of(row: RepRow) -> WorkingHours:
+    days = Holidays((date.fromisoformat(day) for day in row.holidays), row.holiday_calendar)
+    if row.working_hours:
+        return WorkingHours(
+            week=week_from_mapping(row.working_hours), time_zone=row.time_zone, holidays=days
+        )
+    return WorkingHours(time_zone=row.time_zone, holidays=days)
+
+
+def rep_of(row: RepRow, absences: Iterable[RepAbsenceRow] = ()) -> Rep:
+    return Rep(
+        rep_id=row.rep_id,
+        team_id=row.team_id,
+        name=row.name,
+        email=row.email,
+        crm_user_id=row.crm_user_id,
+        hours=working_hours_of(row),
+        capacity=row.capacity,
+        weight=row.weight,
+        active=row.active,
+        absences=tuple(Absence(a.starts_at, a.ends_at) for a in absences),
+    )
+
+
+def team_of(row: TeamRow) -> Team:
+    return Team(
+        team_id=row.team_id,
+        name=row.name,
+        territory_ids=tuple(row.territory_ids),
+        verticals=frozenset(row.verticals),
+    )
+
+
+def territory_of(row: TerritoryRow) -> Territory:
+    return Territory(
+        territory_id=row.territory_id,
+        country=row.country,
+        region=row.region,
+        postal_prefixes=tuple(row.postal_prefixes),
+        name=row.name,
+    )
+
+
+def program_of(row: NurtureProgramRow) -> NurtureProgram:
+    return NurtureProgram(
+        program_id=row.program_id,
+        grades=frozenset(row.grades),
+        verticals=frozenset(row.verticals),
+        name=row.name,
+    )
+
+
+def load_config(
+    session: Session, *, domain: str | None = None, all_accounts: bool = False
+) -> RoutingConfig:
+    """The live configuration; named accounts only for ``domain`` unless ``all_accounts``."""
+    absences: dict[str, list[RepAbsenceRow]] = {}
+    for absence in session.execute(select(RepAbsenceRow)).scalars():
+        absences.setdefault(absence.rep_id, []).append(absence)
+    accounts_query = select(NamedAccountRow)
+    if not all_accounts:
+        wanted = normalize_domain(domain)
+        if wanted is None:
+            accounts_query = accounts_query.where(col(NamedAccountRow.domain) == "")
+        else:
+            accounts_query = accounts_query.where(col(NamedAccountRow.domain) == wanted)
+    return RoutingConfig.of(
+        teams=[team_of(row) for row in _all(session, TeamRow)],
+        reps=[rep_of(row, absences.get(row.rep_id, ())) for row in _all(session, RepRow)],
+        territories=[territory_of(row) for row in _all(session, TerritoryRow)],
+        accounts=[
+            NamedAccount(domain=row.domain, rep_id=row.rep_id, name=row.name)
+            for row in session.execute(accounts_query).scalars()
+        ],
+        programs=[program_of(row) for row in _all(session, NurtureProgramRow)],
+    )
+
+
+def _all(session: Session, model: type[Any]) -> list[Any]:
+    return list(session.execute(select(model)).scalars())
+
+
+def load_policy(session: Session) -> SlaPolicy:
+    row = session.get(SlaPolicyRow, 1)
+    if row is None:
+        return SlaPolicy()
+    return policy_of(row)
+
+
+def policy_of(row: SlaPolicyRow) -> SlaPolicy:
+    return SlaPolicy(
+        follow_up={grade: timedelta(hours=hours) for grade, hours in row.follow_up_hours.items()},
+        warning_fraction=row.warning_fraction,
+        max_reassignments=row.max_reassignments,
+    )
+
+
+# ---------------------------------------------------------------- leads
+
+
+def lock_lead(
+    session: Session, *, lead_id: uuid.UUID, skip_locked: bool = False
+) -> RoutedLeadRow | None:
+    """The lead's row, locked until the transaction ends (``skip_locked``: ``None`` when
+    another transaction holds it, on PostgreSQL)."""
+    query = (
+        select(RoutedLeadRow)
+        .where(col(RoutedLeadRow.lead_id) == lead_id)
+        .with_for_update(skip_locked=skip_locked)
+    )
+    return session.execute(query).scalars().first()
+
+
+def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[AssignmentRow]:
+    query = (
+        select(AssignmentRow)
+        .where(col(AssignmentRow.lead_id) == lead_id)
+        .order_by(col(AssignmentRow.routed_at), col(AssignmentRow.attempt))
+    )
+    return list(session.execute(query).scalars())
+
+
+def lead_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
+    query = (
+        select(FeedbackRow)
+        .where(col(FeedbackRow.lead_id) == lead_id)
+        .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
+    )
+    return list(session.execute(query).scalars())
+
+
+def pending_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
+    return [row for row in lead_feedback(session, lead_id=lead_id) if row.assignment_id is None]
+
+
+def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
+    query = select(col(AssignmentRow.rep_id)).where(
+        col(AssignmentRow.lead_id) == lead_id, col(AssignmentRow.rep_id).is_not(None)
+    )
+    return frozenset(str(rep) for rep in session.execute(query).scalars())
+
+
+def open_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
+    """Open A/B leads per rep: assigned to them and not yet closed or handed on."""
+    wanted = sorted(set(rep_ids))
+    if not wanted:
+        return {}
+    query = (
+        select(col(AssignmentRow.rep_id), func.count())
+        .where(
+            col(AssignmentRow.rep_id).in_(wanted),
+            col(AssignmentRow.state) == "open",
+            col(AssignmentRow.outcome) == "assigned",
+        )
+        .group_by(col(AssignmentRow.rep_id))
+    )
+    return {str(rep): int(count) for rep, count in session.execute(query).all()}
+
+
+def recent_leads(session: Session, *, limit: int) -> list[RoutedLeadRow]:
+    query = (
+        select(RoutedLeadRow)
+        .order_by(col(RoutedLeadRow.scored_at).desc(), col(RoutedLeadRow.lead_id))
+        .limit(limit)
+    )
+    rows = list(session.execute(query).scalars())
+    rows.reverse()  # oldest first: the order they were routed in
+    return rows
+
+
+# ---------------------------------------------------------------- round robin
+
+
+def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        session.execute(pg_insert(model).values(**values).on_conflict_do_nothing())
+    else:
+        session.execute(sqlite_insert(model).values(**values).on_conflict_do_nothing())
+
+
+def lock_rotations(
+    session: Session, *, team_ids: Sequence[str], now: datetime
+) -> dict[str, Rotation]:
+    """The round-robin state of the teams, locked in team id order until the commit."""
+    rotations: dict[str, Rotation] = {}
+    for team_id in sorted(set(team_ids)):
+        _insert_ignore(
+            session, TeamRotationRow, {"team_id": team_id, "virtual_time": 0, "updated_at": now}
+        )
+        row = (
+            session.execute(
+                select(TeamRotationRow)
+                .where(col(TeamRotationRow.team_id) == team_id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            .scalars()
+            .one()
+        )
+        passes = session.execute(
+            select(col(RotationPassRow.rep_id), col(RotationPassRow.pass_value)).where(
+                col(RotationPassRow.team_id) == team_id
+            )
+        ).all()
+        rotations[team_id] = Rotation(virtual_time=row.virtual_time, passes=dict(passes))
+    return rotations
+
+
+def save_rotation(
+    session: Session, *, team_id: str, before: Rotation, after: Rotation, now: datetime
+) -> None:
+    session.execute(
+        update(TeamRotationRow)
+        .where(col(TeamRotationRow.team_id) == team_id)
+        .values(virtual_time=after.virtual_time, updated_at=now)
+    )
+    gone = [rep for rep in before.passes if rep not in after.passes]
+    if gone:
+        session.execute(
+            delete(RotationPassRow).where(
+                col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
+            )
+        )
+    for rep_id, value in after.passes.items():
+        if rep_id not in before.passes:
+            session.add(RotationPassRow(team_id=team_id, rep_id=rep_id, pass_value=value))
+        elif before.passes[rep_id] != value:
+            session.execute(
+                update(RotationPassRow)
+                .where(
+                    col(RotationPassRow.team_id) == team_id,
+                    col(RotationPassRow.rep_id) == rep_id,
+                )
+                .values(pass_value=value)
+            )
+
+
+# ---------------------------------------------------------------- SLA timers
+
+
+def due_timers(session: Session, *, now: datetime, limit: int) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(assignment id, lead id) of running clocks whose warning or deadline has come."""
+    query = (
+        select(col(AssignmentRow.id), col(AssignmentRow.lead_id))
+        .where(
+            or_(
+                (col(AssignmentRow.sla_status) == "running")
+                & (col(AssignmentRow.sla_warn_at) <= now),
+                (col(AssignmentRow.sla_status).in_(("running", "warned")))
+                & (col(AssignmentRow.sla_due_at) <= now),
+            )
+        )
+        .order_by(col(AssignmentRow.sla_warn_at))
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(query).all()]
+
+
+def next_timer(session: Session) -> datetime | None:
+    """When the earliest running clock next needs attention."""
+    warn = session.execute(
+        select(func.min(col(AssignmentRow.sla_warn_at))).where(
+            col(AssignmentRow.sla_status) == "running"
+        )
+    ).scalar()
+    due = session.execute(
+        select(func.min(col(AssignmentRow.sla_due_at))).where(
+            col(AssignmentRow.sla_status).in_(("running", "warned"))
+        )
+    ).scalar()
+    moments = [m for m in (warn, due) if m is not None]
+    return min(moments) if moments else None
+
+
+def queued_leads(
+    session: Session, *, rules: Sequence[str], limit: int
+) -> list[tuple[uuid.UUID, uuid.UUID]]:
+    """(assignment id, lead id) of leads waiting in a queue under these rules, oldest first."""
+    query = (
+        select(col(AssignmentRow.id), col(AssignmentRow.lead_id))
+        .where(col(AssignmentRow.state) == "queued", col(AssignmentRow.rule).in_(rules))
+        .order_by(col(AssignmentRow.routed_at))
+        .limit(limit)
+    )
+    return [(row[0], row[1]) for row in session.execute(query).all()]
