@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.delivery.api import router
+from services.delivery.dispatcher import dispatch_webhooks, write_back_assignments
+from services.delivery.handlers import handlers
 from services.delivery.models import TABLES, metadata
 from services.delivery.settings import DeliverySettings
-from shared.service import ServiceDefinition
+from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
     name="delivery",
@@ -18,4 +21,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router,),
+    consumers=(ConsumerSpec(handlers=handlers),),
+    workers=(dispatch_webhooks, write_back_assignments),
 )
