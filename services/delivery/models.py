@@ -159,6 +159,7 @@ class CrmWritebackAttempt(DeliveryModel, table=True):
     status_code: int | None = None
     error: str | None = Field(default=None, sa_type=Text)
     response_excerpt: str | None = Field(default=None, sa_type=Text)
+    # done | retry | given_up
     outcome: str = Field(max_length=20)
     next_attempt_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 

@@ -271,7 +271,7 @@ def _next_attempt(
         row.status = "delivered" if isinstance(row, Delivery) else "done"
         row.next_attempt_at = None
         row.settled_at = now
-        return "delivered"
+        return row.status
     row.failures += 1
     following = (
         None
