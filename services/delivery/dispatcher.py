@@ -250,9 +250,13 @@ async def write_back_assignments(runtime: ServiceRuntime, stopping: asyncio.Even
     providers = sorted(adapters)
 
     def claim_now(limit: int) -> list[repository.ClaimedWriteback]:
+        now = clock.now()
+        with db.read() as session:
+            if not repository.has_due_writebacks(session, now=now, providers=providers):
+                return []
         with db.transaction() as session:
             return repository.claim_writebacks(
-                session, now=clock.now(), limit=limit, lease=lease, providers=providers
+                session, now=now, limit=limit, lease=lease, providers=providers
             )
 
     async def claim(limit: int) -> list[repository.ClaimedWriteback]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, exists, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -188,9 +188,7 @@ def _due(model: Any, now: datetime) -> list[ColumnElement[bool]]:
     ]
 
 
-def claim_deliveries(
-    session: Session, *, now: datetime, limit: int, lease: timedelta
-) -> list[ClaimedDelivery]:
+def _claimable_deliveries(now: datetime) -> Select[Delivery]:
     earlier = aliased(Delivery)
     blocked = exists().where(
         col(earlier.subscription_id) == col(Delivery.subscription_id),
@@ -198,14 +196,23 @@ def claim_deliveries(
         col(earlier.status) == "pending",
         col(earlier.id) < col(Delivery.id),
     )
-    query = (
+    return (
         select(Delivery)
         .join(Subscription, col(Subscription.id) == col(Delivery.subscription_id))
         .where(*_due(Delivery, now), col(Subscription.status) == "active", ~blocked)
         .order_by(col(Delivery.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True, of=Delivery)
     )
+
+
+def has_due_deliveries(session: Session, *, now: datetime) -> bool:
+    """A read-only look first, so that an idle dispatcher takes no write lock (SQLite)."""
+    return session.execute(_claimable_deliveries(now).limit(1)).first() is not None
+
+
+def claim_deliveries(
+    session: Session, *, now: datetime, limit: int, lease: timedelta
+) -> list[ClaimedDelivery]:
+    query = _claimable_deliveries(now).limit(limit).with_for_update(skip_locked=True, of=Delivery)
     deliveries = list(session.execute(query).scalars())
     if not deliveries:
         return []
@@ -452,9 +459,7 @@ class ClaimedWriteback:
     token: str
 
 
-def claim_writebacks(
-    session: Session, *, now: datetime, limit: int, lease: timedelta, providers: Sequence[str]
-) -> list[ClaimedWriteback]:
+def _claimable_writebacks(now: datetime, providers: Sequence[str]) -> Select[CrmWriteback]:
     earlier = aliased(CrmWriteback)
     blocked = exists().where(
         col(earlier.provider) == col(CrmWriteback.provider),
@@ -462,13 +467,21 @@ def claim_writebacks(
         col(earlier.status) == "pending",
         col(earlier.id) < col(CrmWriteback.id),
     )
-    query = (
+    return (
         select(CrmWriteback)
         .where(*_due(CrmWriteback, now), col(CrmWriteback.provider).in_(providers), ~blocked)
         .order_by(col(CrmWriteback.id))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
     )
+
+
+def has_due_writebacks(session: Session, *, now: datetime, providers: Sequence[str]) -> bool:
+    return session.execute(_claimable_writebacks(now, providers).limit(1)).first() is not None
+
+
+def claim_writebacks(
+    session: Session, *, now: datetime, limit: int, lease: timedelta, providers: Sequence[str]
+) -> list[ClaimedWriteback]:
+    query = _claimable_writebacks(now, providers).limit(limit).with_for_update(skip_locked=True)
     claimed = []
     for writeback in session.execute(query).scalars():
         assert writeback.id is not None
