@@ -91,6 +91,10 @@ class SubscriptionOut(BaseModel):
         )
 
 
+class SubscriptionDetail(SubscriptionOut):
+    deliveries: dict[str, int] = Field(description="How many deliveries are in each status")
+
+
 class SubscriptionCreated(SubscriptionOut):
     secret: str = Field(description="whsec_...: shown once; verify webhook-signature with it")
 
@@ -198,12 +202,14 @@ def list_subscriptions(session: ReadSession) -> list[SubscriptionOut]:
     return [SubscriptionOut.of(s) for s in repository.list_subscriptions(session)]
 
 
-@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+@router.get("/subscriptions/{subscription_id}", response_model=SubscriptionDetail)
 def get_subscription(subscription_id: uuid.UUID, session: ReadSession) -> Any:
     subscription = repository.get_subscription(session, subscription_id)
     if subscription is None:
         return _missing_subscription()
-    return SubscriptionOut.of(subscription)
+    counts = {"pending": 0, "delivered": 0, "failed": 0}
+    counts.update(repository.count_deliveries(session, subscription_id))
+    return SubscriptionDetail(**SubscriptionOut.of(subscription).model_dump(), deliveries=counts)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, response_model=None)

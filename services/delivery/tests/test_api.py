@@ -125,6 +125,8 @@ async def test_the_delivery_log_and_replays(
         "leadflow.lead.routed.v1",
     ]
     assert {d["status"] for d in deliveries} == {"pending"}
+    counts = (await api.get(f"/v1/subscriptions/{subscription_id}")).json()["deliveries"]
+    assert counts == {"pending": 2, "delivered": 0, "failed": 0}
     first = deliveries[0]
     detail = (await api.get(f"/v1/deliveries/{first['id']}")).json()
     assert detail["event"]["id"] == scored.id
