@@ -57,6 +57,17 @@ class SubscriptionIn(BaseModel):
     description: str | None = Field(default=None, max_length=500)
 
 
+class SubscriptionChange(BaseModel):
+    """What a PATCH may change; fields left out stay as they are."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: WebhookUrl | None = None
+    event_types: list[EventType] | None = Field(default=None, min_length=1)
+    filters: Filters | None = None
+    description: str | None = Field(default=None, max_length=500)
+
+
 class SubscriptionOut(BaseModel):
     id: uuid.UUID
     url: str
@@ -210,6 +221,32 @@ def get_subscription(subscription_id: uuid.UUID, session: ReadSession) -> Any:
     counts = {"pending": 0, "delivered": 0, "failed": 0}
     counts.update(repository.count_deliveries(session, subscription_id))
     return SubscriptionDetail(**SubscriptionOut.of(subscription).model_dump(), deliveries=counts)
+
+
+@router.patch("/subscriptions/{subscription_id}", response_model=SubscriptionOut)
+def change_subscription(
+    subscription_id: uuid.UUID, body: SubscriptionChange, session: DbSession, request: Request
+) -> Any:
+    """Change the URL (a receiver that moved), the event types, the filters or the
+    description. The secret and the queued deliveries stay; queued messages go to the new URL."""
+    subscription = repository.get_subscription(session, subscription_id, lock=True)
+    if subscription is None:
+        return _missing_subscription()
+    for name in body.model_fields_set:
+        if getattr(body, name) is None and name != "description":
+            return problem(422, f"body.{name}", "may be left out, but not null")
+    repository.change_subscription(
+        session,
+        subscription,
+        url=str(body.url) if body.url is not None else None,
+        event_types=body.event_types,
+        grades=body.filters.grades if body.filters is not None else None,
+        campaigns=body.filters.campaigns if body.filters is not None else None,
+        description=body.description,
+        description_set="description" in body.model_fields_set,
+        now=_clock(request).now(),
+    )
+    return SubscriptionOut.of(subscription)
 
 
 @router.delete("/subscriptions/{subscription_id}", status_code=204, response_model=None)

@@ -76,6 +76,32 @@ def list_subscriptions(session: Session) -> list[Subscription]:
     return list(session.execute(query).scalars())
 
 
+def change_subscription(
+    session: Session,
+    subscription: Subscription,
+    *,
+    url: str | None,
+    event_types: Sequence[str] | None,
+    grades: Sequence[str] | None,
+    campaigns: Sequence[str] | None,
+    description: str | None,
+    description_set: bool,
+    now: datetime,
+) -> None:
+    if url is not None:
+        subscription.url = url
+    if event_types is not None:
+        subscription.event_types = sorted(set(event_types))
+    if grades is not None:
+        subscription.grades = sorted(set(grades))
+    if campaigns is not None:
+        subscription.campaigns = sorted(set(campaigns))
+    if description_set:
+        subscription.description = description
+    subscription.updated_at = now
+    session.add(subscription)
+
+
 def delete_subscription(session: Session, subscription: Subscription) -> None:
     deliveries = select(col(Delivery.id)).where(col(Delivery.subscription_id) == subscription.id)
     session.execute(delete(DeliveryAttempt).where(col(DeliveryAttempt.delivery_id).in_(deliveries)))

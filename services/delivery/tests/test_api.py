@@ -79,6 +79,28 @@ async def test_bad_subscriptions_are_refused_naming_the_field(
     assert (await api.get("/v1/subscriptions")).json() == []
 
 
+async def test_a_subscription_can_move_and_change_its_filters(api: httpx.AsyncClient) -> None:
+    created = await subscribe(api, description="old")
+    path = f"/v1/subscriptions/{created['id']}"
+    changed = await api.patch(
+        path,
+        json={"url": "https://new.example.test/in", "filters": {"grades": ["A"]}},
+    )
+    assert changed.status_code == 200, changed.text
+    body = changed.json()
+    assert body["url"] == "https://new.example.test/in"
+    assert body["filters"] == {"grades": ["A"], "campaigns": []}
+    assert (body["event_types"], body["description"]) == (["leads.routed"], "old")
+    assert "secret" not in body
+    refused = await api.patch(path, json={"event_types": ["leads.nope"]})
+    assert refused.status_code == 422
+    assert refused.json()["detail"][0]["loc"][:2] == ["body", "event_types"]
+    null_url = await api.patch(path, json={"url": None})
+    assert null_url.status_code == 422
+    assert null_url.json()["detail"][0]["loc"] == ["body", "url"]
+    assert (await api.patch(f"/v1/subscriptions/{uuid.uuid4()}", json={})).status_code == 404
+
+
 async def test_unknown_ids_are_404s_naming_the_path(api: httpx.AsyncClient) -> None:
     missing = uuid.uuid4()
     for method, path in [
