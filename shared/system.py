@@ -11,6 +11,7 @@ SERVICES: dict[str, str] = {
     "scoring": "services.scoring.service:DEFINITION",
     "routing": "services.routing.service:DEFINITION",
     "reporting": "services.reporting.service:DEFINITION",
+    "delivery": "services.delivery.service:DEFINITION",
 }
 
 

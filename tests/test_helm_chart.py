@@ -142,12 +142,12 @@ def test_two_replicas_by_default_and_a_disruption_budget_for_them() -> None:
         d["metadata"]["labels"]["app.kubernetes.io/component"]: d["spec"]["replicas"]
         for d in of_kind(manifests, "Deployment")
     }
-    assert replicas == {"ingest": 2, "scoring": 2, "routing": 2, "reporting": 1}
+    assert replicas == {"ingest": 2, "scoring": 2, "routing": 2, "reporting": 1, "delivery": 2}
     budgets = {
         b["metadata"]["labels"]["app.kubernetes.io/component"]
         for b in of_kind(manifests, "PodDisruptionBudget")
     }
-    assert budgets == {"ingest", "scoring", "routing"}
+    assert budgets == {"ingest", "scoring", "routing", "delivery"}
 
 
 def test_secrets_go_into_secrets_and_never_into_config_maps() -> None:
@@ -222,4 +222,5 @@ def test_the_service_monitor_is_optional_and_scrapes_metrics() -> None:
 def test_a_service_without_a_database_is_refused_naming_the_value() -> None:
     result = helm("template", "leadflow", str(CHART), "--set", "kafka.bootstrapServers=k:9092")
     assert result.returncode != 0
-    assert "services.ingest needs databaseUrl or databaseUrlSecret" in result.stderr
+    # The first service in the chart's (alphabetical) order is the one named.
+    assert "services.delivery needs databaseUrl or databaseUrlSecret" in result.stderr

@@ -28,8 +28,8 @@ def test_migrations_build_exactly_the_models(
 
 def test_services_have_distinct_ports_and_their_own_metadata() -> None:
     definitions = [load(name) for name in SERVICES]
-    assert sorted(d.settings().port for d in definitions) == [8081, 8082, 8083, 8084]
-    assert len({id(d.metadata) for d in definitions}) == 4
+    assert sorted(d.settings().port for d in definitions) == [8081, 8082, 8083, 8084, 8085]
+    assert len({id(d.metadata) for d in definitions}) == 5
 
 
 @pytest.mark.kafka

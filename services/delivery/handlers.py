@@ -1,0 +1,102 @@
+"""The consumer: every public event that a subscription asks for becomes a delivery, and an
+assignment to a rep with a CRM user id becomes a CRM write-back, in the transaction of the
+consumer (the runtime commits the offset after it).
+
+The lead view (campaign, latest grade, CRM record ids) is updated first, so that filters are
+judged on what the lead is after this event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.delivery import repository
+from services.delivery.crm import PROVIDERS
+from services.delivery.domain import filters
+from services.delivery.envelope import envelope
+from shared.contracts import (
+    EventPayload,
+    LeadFeedbackV1,
+    LeadIngestedV1,
+    LeadRoutedV1,
+    LeadScoredV1,
+    LeadSlaV1,
+)
+from shared.kafka.consumer import HandlerContext, Handlers
+from shared.observability.logs import get_logger
+
+log = get_logger(__name__)
+
+handlers = Handlers()
+
+
+def _fan_out(context: HandlerContext, payload: EventPayload) -> None:
+    session = context.session
+    now = datetime.now(UTC)
+    before = repository.lead_view(session, payload.lead_id)
+    view = filters.project(before, payload)
+    if view != before:
+        repository.save_lead_view(session, payload.lead_id, view, now=now)
+    facts = filters.facts(payload, view)
+    body: str | None = None
+    for subscription in repository.subscriptions_receiving(session):
+        if not repository.subscription_filter(subscription).matches(facts):
+            continue
+        body = body or envelope(context.event)
+        repository.add_delivery(
+            session,
+            subscription_id=subscription.id,
+            lead_id=payload.lead_id,
+            event_id=context.event.id,
+            event_type=context.event.type,
+            body=body,
+            now=now,
+        )
+    if isinstance(payload, LeadRoutedV1):
+        _write_back(context, payload, view, now)
+
+
+def _write_back(
+    context: HandlerContext, payload: LeadRoutedV1, view: filters.LeadView, now: datetime
+) -> None:
+    if payload.outcome != "assigned" or payload.rep is None or not payload.rep.crm_user_id:
+        return
+    for provider, record_id in sorted(view.crm_ids.items()):
+        if provider not in PROVIDERS:
+            continue
+        repository.add_writeback(
+            context.session,
+            lead_id=payload.lead_id,
+            assignment_id=payload.assignment_id,
+            event_id=context.event.id,
+            provider=provider,
+            record_id=record_id,
+            owner_id=payload.rep.crm_user_id,
+            now=now,
+        )
+        log.info("crm write-back queued", provider=provider, record_id=record_id)
+
+
+@handlers.on(LeadIngestedV1)
+def on_ingested(context: HandlerContext, payload: LeadIngestedV1) -> None:
+    _fan_out(context, payload)
+
+
+@handlers.on(LeadScoredV1)
+def on_scored(context: HandlerContext, payload: LeadScoredV1) -> None:
+    _fan_out(context, payload)
+
+
+@handlers.on(LeadRoutedV1)
+def on_routed(context: HandlerContext, payload: LeadRoutedV1) -> None:
+    _fan_out(context, payload)
+
+
+@handlers.on(LeadSlaV1)
+def on_sla(context: HandlerContext, payload: LeadSlaV1) -> None:
+    _fan_out(context, payload)
+
+
+@handlers.on(LeadFeedbackV1)
+def on_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
+    _fan_out(context, payload)
