@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.scoring.handlers import handlers
 from services.scoring.models import TABLES, metadata
 from services.scoring.settings import ScoringSettings
-from shared.service import ServiceDefinition
+from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
     name="scoring",
@@ -18,4 +19,5 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    consumers=(ConsumerSpec(handlers=handlers),),
 )
