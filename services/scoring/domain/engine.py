@@ -554,7 +554,8 @@ def _next_check(
                 if floor is None or floor == 0 or current == 0:
                     continue
                 ratio = current / floor
-                if ratio > 1:
+                # At exactly the floor (ratio 1) the crossing is now: it counts too.
+                if ratio >= 1:
                     candidates.add(now + rulebook.half_life * math.log2(ratio))
         if part.in_market_last is not None and rulebook.in_market_window is not None:
             until = part.in_market_last + rulebook.in_market_window

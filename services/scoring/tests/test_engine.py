@@ -703,3 +703,14 @@ def test_decay_factor_is_a_half_per_half_life() -> None:
     assert decay_factor(None, timedelta(days=60)) == 1
     assert decay_factor(timedelta(days=30), -DAY) == 1
     assert math.isclose(decay_factor(timedelta(hours=1), timedelta(minutes=30)), 2**-0.5)
+
+
+def test_engagement_exactly_on_a_band_line_crosses_it_at_once() -> None:
+    book = rulebook(
+        fit={"rules": [{"id": "fits", "points": 60}]},
+        engagement={"half_life_days": 30, "rules": [{"id": "webinar", "points": 20}]},
+    )
+    score = score_lead(book, lead(), [touch("webinar_attendance", NOW)], now=NOW)
+    assert score.grade == "A"  # 20 is the high band's floor
+    assert score.next_check_at == NOW + CROSSING_MARGIN
+    assert score_lead(book, lead(), [touch("x", NOW)], now=score.next_check_at).grade == "B"
