@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlmodel import Session
 
 from services.scoring import repository
-from services.scoring.domain.document import MediaType, parse_source
+from services.scoring.domain.document import MediaType, RulebookDoc, parse_source
 from services.scoring.domain.engine import Rulebook, compile_rulebook
 from services.scoring.models import RescoreJob, RulebookRecord
 from services.scoring.rulebooks import default_source
@@ -31,13 +31,16 @@ def compiled(record: RulebookRecord) -> Rulebook:
         found = _compiled.get(key)
     if found is not None:
         return found
-    document = parse_source(record.source, media_of(record.media_type))
-    rulebook = compile_rulebook(document, version=record.version)
+    rulebook = compile_rulebook(document_of(record), version=record.version)
     with _lock:
         if len(_compiled) >= _CACHE_SIZE:
             _compiled.pop(next(iter(_compiled)))
         _compiled[key] = rulebook
     return rulebook
+
+
+def document_of(record: RulebookRecord) -> RulebookDoc:
+    return parse_source(record.source, media_of(record.media_type))
 
 
 def media_of(value: str) -> MediaType:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.scoring.api import router
 from services.scoring.handlers import handlers
 from services.scoring.models import TABLES, metadata
 from services.scoring.settings import ScoringSettings
+from services.scoring.workers import install_default_rulebook, rescore_worker
 from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
@@ -19,5 +21,7 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router,),
     consumers=(ConsumerSpec(handlers=handlers),),
+    workers=(install_default_rulebook, rescore_worker),
 )

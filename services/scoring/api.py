@@ -1,0 +1,184 @@
+"""The scoring API (port 8082): rulebook versions, activation, and lead scores."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from services.scoring import repository, rulebook_store
+from services.scoring.clock import clock_of
+from services.scoring.domain.document import MediaType, RulebookDoc, RulebookInvalid
+from services.scoring.responses import (
+    Activation,
+    LeadScore,
+    RulebookDetail,
+    RulebookSummary,
+    job_view,
+    lead_score,
+    problems_detail,
+    summary,
+)
+from services.scoring.workers import rescore_wakeup
+from shared.http import DbSession, ReadSession, problem, runtime_of
+
+router = APIRouter(tags=["scoring"])
+
+HISTORY_LIMIT = 100
+_YAML_TYPES = {"application/yaml", "application/x-yaml", "text/yaml", "text/x-yaml", "text/plain"}
+
+
+async def _raw_body(request: Request) -> bytes:
+    return await request.body()
+
+
+RawBody = Annotated[bytes, Depends(_raw_body)]
+
+
+def _media_of(content_type: str | None) -> MediaType | None:
+    if not content_type:
+        return "yaml"
+    essence = content_type.split(";", 1)[0].strip().lower()
+    if essence == "application/json" or essence.endswith("+json"):
+        return "json"
+    if essence in _YAML_TYPES:
+        return "yaml"
+    return None
+
+
+def _no_rulebook(version: int) -> JSONResponse:
+    return problem(404, "path.version", f"no rulebook version {version}")
+
+
+@router.get("/v1/rulebooks", summary="Every rulebook version, oldest first")
+def list_rulebooks(session: ReadSession) -> list[RulebookSummary]:
+    return [summary(record) for record in repository.rulebooks(session=session)]
+
+
+@router.post(
+    "/v1/rulebooks",
+    status_code=201,
+    response_model=RulebookSummary,
+    summary="Store a new rulebook version (not active until activated)",
+    description=(
+        "The body is the rulebook document, YAML (`application/yaml`, the default) or JSON "
+        "(`application/json`); `GET /v1/rulebooks/schema` describes it. A rulebook that does "
+        "not validate is refused with 422, one entry per problem, each with the path of the "
+        "bad part (`loc`: `body`, then the path in the document)."
+    ),
+    responses={
+        415: {"description": "Neither YAML nor JSON"},
+        422: {"description": "The rulebook does not validate"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/yaml": {"schema": {"type": "string"}},
+                "application/json": {"schema": {"type": "object"}},
+            },
+        }
+    },
+)
+def create_rulebook(
+    request: Request,
+    response: Response,
+    session: DbSession,
+    body: RawBody,
+    content_type: Annotated[str | None, Header()] = None,
+) -> Any:
+    media = _media_of(content_type)
+    if media is None:
+        return problem(
+            415, "header.content-type", "send the rulebook as application/yaml or application/json"
+        )
+    try:
+        source = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return problem(422, "body", "the rulebook is not UTF-8 text")
+    now = clock_of(runtime_of(request))()
+    try:
+        record = rulebook_store.create(session=session, source=source, media=media, now=now)
+    except RulebookInvalid as invalid:
+        return JSONResponse(problems_detail(invalid.problems), status_code=422)
+    response.headers["Location"] = f"/v1/rulebooks/{record.version}"
+    return summary(record)
+
+
+@router.get("/v1/rulebooks/schema", summary="The JSON Schema of a rulebook document")
+def rulebook_schema() -> dict[str, Any]:
+    return RulebookDoc.model_json_schema(by_alias=True)
+
+
+@router.post(
+    "/v1/rulebooks/{version}:activate",
+    response_model=Activation,
+    summary="Make a version the active one; every open lead is re-scored",
+    description=(
+        "Answers 202 at once. Every open lead is then re-scored in the background, a page "
+        "of leads per transaction; only the leads whose grades changed are published on "
+        "`leads.scored` (trigger `rulebook_activated`). `GET /v1/rulebooks/{version}` shows "
+        "the progress. Activating the active version changes nothing (200)."
+    ),
+    status_code=202,
+    responses={200: {"description": "Already active"}, 404: {"description": "No such version"}},
+)
+def activate_rulebook(
+    version: int, request: Request, session: DbSession, background: BackgroundTasks
+) -> Any:
+    runtime = runtime_of(request)
+    now = clock_of(runtime)()
+    rulebook_store.ensure_active(session=session, now=now)
+    record = repository.rulebook(session=session, version=version)
+    if record is None:
+        return _no_rulebook(version)
+    if record.active:
+        return JSONResponse(
+            Activation(
+                version=version, active=True, activated_at=record.activated_at, rescore=None
+            ).model_dump(mode="json"),
+            status_code=200,
+        )
+    job = rulebook_store.activate(session=session, record=record, now=now)
+    # After the commit (background tasks run once the answer is sent): wake the worker.
+    background.add_task(rescore_wakeup(runtime).notify)
+    return Activation(
+        version=version, active=True, activated_at=record.activated_at, rescore=job_view(job)
+    )
+
+
+@router.get(
+    "/v1/rulebooks/{version}",
+    response_model=RulebookDetail,
+    summary="One version: its source, the document as read, and its re-scoring runs",
+    responses={404: {"description": "No such version"}},
+)
+def get_rulebook(version: int, session: ReadSession) -> Any:
+    record = repository.rulebook(session=session, version=version)
+    if record is None:
+        return _no_rulebook(version)
+    document = rulebook_store.document_of(record)
+    jobs = repository.rescore_jobs(session=session, rulebook_version=version)
+    return RulebookDetail(
+        **summary(record).model_dump(),
+        source=record.source,
+        document=document.model_dump(mode="json", by_alias=True, exclude_none=True),
+        rescores=[job_view(job) for job in jobs],
+    )
+
+
+@router.get(
+    "/v1/leads/{lead_id}/score",
+    response_model=LeadScore,
+    summary="A lead's current score with its reasons, and its history",
+    responses={404: {"description": "No score for this lead"}},
+)
+def get_lead_score(lead_id: uuid.UUID, session: ReadSession) -> Any:
+    score = repository.score(session=session, lead_id=lead_id)
+    if score is None:
+        return problem(404, "path.lead_id", f"no score for lead {lead_id}")
+    lead = repository.lead(session=session, lead_id=lead_id)
+    history = repository.history(session=session, lead_id=lead_id, limit=HISTORY_LIMIT)
+    return lead_score(score, lead, history)
