@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, cast
 
@@ -37,6 +37,7 @@ Publish = Literal["always", "changed"]
 class RescoreCounts:
     rescored: int = 0
     published: int = 0
+    unknown: list[uuid.UUID] = field(default_factory=list)  # ids with no lead
 
 
 def rescore(
@@ -53,6 +54,7 @@ def rescore(
     """Re-score ``lead_ids`` (known leads; others are skipped) with ``rulebook`` at ``now``."""
     counts = RescoreCounts()
     leads = repository.leads(session=session, lead_ids=lead_ids)
+    counts.unknown = [lead_id for lead_id in lead_ids if lead_id not in leads]
     if not leads:
         return counts
     current = repository.scores_for_update(session=session, lead_ids=leads.keys())

@@ -8,7 +8,7 @@ from services.scoring.api import router
 from services.scoring.handlers import handlers
 from services.scoring.models import TABLES, metadata
 from services.scoring.settings import ScoringSettings
-from services.scoring.workers import install_default_rulebook, rescore_worker
+from services.scoring.workers import decay_worker, install_default_rulebook, rescore_worker
 from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
@@ -23,5 +23,5 @@ DEFINITION = ServiceDefinition(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=(router,),
     consumers=(ConsumerSpec(handlers=handlers),),
-    workers=(install_default_rulebook, rescore_worker),
+    workers=(install_default_rulebook, rescore_worker, decay_worker),
 )

@@ -1,8 +1,9 @@
-"""Background work: the default rulebook at start, and re-scoring after an activation.
+"""Background work: the default rulebook at start, re-scoring after an activation, and the
+decay scheduler.
 
-Work is kept in the database (the job and its cursor), so a restart resumes where the last
-committed page ended. Each page of leads is one transaction: the new scores and the events
-of the grades that changed commit together.
+Work is kept in the database (a re-scoring job and its cursor; each lead's next check time),
+so a restart resumes where the last committed page ended. Each page of leads is one
+transaction: the new scores and the events of the grades that changed commit together.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from services.scoring.rescoring import rescore
 from services.scoring.settings import ScoringSettings
 from shared.observability.logs import get_logger
 from shared.service import ServiceRuntime
+from shared.stopping import sleep_or_stop
 
 log = get_logger(__name__)
 
@@ -124,3 +126,40 @@ def rescore_page(runtime: ServiceRuntime) -> bool:
         job.grades_changed += counts.published
         session.add(job)
     return True
+
+
+async def decay_worker(runtime: ServiceRuntime, stopping: asyncio.Event) -> None:
+    """Re-score leads whose grade decay may have moved; publish those whose grade did."""
+    settings = settings_of(runtime)
+    while not stopping.is_set():
+        taken = await asyncio.to_thread(decay_page, runtime)
+        if taken:
+            runtime.relay.notify()
+        if taken >= settings.decay_batch_size:
+            continue  # more may be due
+        await sleep_or_stop(stopping, settings.decay_poll_interval_ms / 1000)
+
+
+def decay_page(runtime: ServiceRuntime) -> int:
+    """One page of due leads, re-scored at the clock's now; answers how many were due."""
+    settings = settings_of(runtime)
+    now = clock_of(runtime)()
+    with runtime.db.transaction() as session:
+        lead_ids = repository.due_lead_ids(
+            session=session, now=now, limit=settings.decay_batch_size
+        )
+        if not lead_ids:
+            return 0
+        active = rulebook_store.ensure_active(session=session, now=now)
+        counts = rescore(
+            session=session,
+            outbox=runtime.outbox,
+            rulebook=rulebook_store.compiled(active),
+            lead_ids=lead_ids,
+            now=now,
+            trigger="decay",
+            publish="changed",
+        )
+        for lead_id in counts.unknown:
+            repository.clear_next_check(session=session, lead_id=lead_id)
+    return len(lead_ids)
