@@ -5,7 +5,7 @@ For each score category (one per product line):
 * **fit** is the sum of the points of the fit rules that match the lead; the rules of a group
   add up to at most the group's cap; the total is kept within ``fit.min``/``fit.max``;
 * **engagement** is the sum, over touchpoints, of the points of the engagement rules each
-  matches, a rule giving at most its ``daily_cap`` per UTC day (the day's first touchpoints
+  matches, a rule giving at most its ``daily_cap`` per UTC day (the day's latest touchpoints
   count first); each touchpoint's points then decay with the half-life, by its age at
   ``now``; the total is kept within ``engagement.min``/``engagement.max``;
 * each score falls in a band (the first whose lowest score it reaches); a touchpoint of an
@@ -306,15 +306,16 @@ def _fit(
     for rule, points, why in outcomes:
         if category not in rule.categories:
             continue
-        total += points
-        if rule.group is not None:
+        if rule.group is None:
+            total += points
+        else:
             by_group[rule.group] = by_group.get(rule.group, 0.0) + points
         if points != 0:
             reasons.append(Reason(rule.id, "fit", category, _round(points), why))
     for group, points in by_group.items():
         cap = rulebook.fit_caps[group]
+        total += min(points, cap)
         if points > cap:
-            total -= points - cap
             reasons.append(
                 Reason(
                     f"fit.caps.{group}",
@@ -343,7 +344,11 @@ def _engagement_awards(
     rulebook: Rulebook, touchpoints: Sequence[TouchpointFacts]
 ) -> dict[str, list[_Award]]:
     """Per engagement rule, what each matching touchpoint earned under the daily cap."""
-    ordered = sorted(touchpoints, key=lambda tp: (tp.occurred_at, str(tp.touchpoint_id)))
+    # The day's latest touchpoints fill the cap first: they are the freshest, so another
+    # touchpoint can only add engagement, never push fresher points out.
+    ordered = sorted(
+        touchpoints, key=lambda tp: (tp.occurred_at, str(tp.touchpoint_id)), reverse=True
+    )
     awards: dict[str, list[_Award]] = {}
     for rule in rulebook.engagement_rules:
         used: dict[date, float] = {}
