@@ -10,18 +10,22 @@ from fastapi.responses import JSONResponse
 
 from services.scoring import repository, rulebook_store
 from services.scoring.clock import clock_of
+from services.scoring.domain.backtest import BacktestRun
 from services.scoring.domain.document import MediaType, RulebookDoc, RulebookInvalid
+from services.scoring.history import history_of
 from services.scoring.responses import (
     Activation,
+    BacktestView,
     LeadScore,
     RulebookDetail,
     RulebookSummary,
+    backtest_view,
     job_view,
     lead_score,
     problems_detail,
     summary,
 )
-from services.scoring.workers import rescore_wakeup
+from services.scoring.workers import rescore_wakeup, settings_of
 from shared.http import DbSession, ReadSession, problem, runtime_of
 
 router = APIRouter(tags=["scoring"])
@@ -147,6 +151,40 @@ def activate_rulebook(
     return Activation(
         version=version, active=True, activated_at=record.activated_at, rescore=job_view(job)
     )
+
+
+@router.post(
+    "/v1/rulebooks/{version}:backtest",
+    response_model=BacktestView,
+    summary="Run a version over the stored history, against the active one",
+    description=(
+        "Every lead the service knows, open or closed, is graded by this version and by the "
+        "active one, as of the moment sales first decided on it (its first feedback with an "
+        "outcome), from the touchpoints it had by then; a lead with no outcome yet is graded "
+        "as of now. Answers the grade mix, how many leads move up or down, conversion per "
+        "grade (accepted, converted or won against rejected or lost; the latest outcome "
+        "counts) and the lift of each rule: the conversion of the leads it matched over that "
+        "of the leads it did not. Nothing is stored or published."
+    ),
+    responses={404: {"description": "No such version"}},
+)
+def backtest_rulebook(version: int, request: Request, session: ReadSession) -> Any:
+    runtime = runtime_of(request)
+    record = repository.rulebook(session=session, version=version)
+    if record is None:
+        return _no_rulebook(version)
+    active = repository.active_rulebook(session=session)
+    assert active is not None  # a version is only stored once one is active
+    now = clock_of(runtime)()
+    run = BacktestRun(
+        draft=rulebook_store.compiled(record), active=rulebook_store.compiled(active), now=now
+    )
+    page_size = settings_of(runtime).backtest_page_size
+    after = None
+    while lead_ids := repository.lead_ids_after(session=session, after=after, limit=page_size):
+        run.add(history_of(session=session, lead_ids=lead_ids))
+        after = lead_ids[-1]
+    return backtest_view(run.result(), as_of=now)
 
 
 @router.get(

@@ -80,6 +80,15 @@ def open_lead_ids_after(
     return list(session.execute(statement).scalars())
 
 
+def lead_ids_after(*, session: Session, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """Every lead, open or closed, in lead id order from after ``after``: back-test pages."""
+    statement = select(col(LeadRecord.lead_id))
+    if after is not None:
+        statement = statement.where(col(LeadRecord.lead_id) > after)
+    statement = statement.order_by(col(LeadRecord.lead_id)).limit(limit)
+    return list(session.execute(statement).scalars())
+
+
 def add_touchpoint(*, session: Session, lead_id: uuid.UUID, touchpoint: Touchpoint) -> bool:
     """Record a touchpoint; False when it is already known (a replay)."""
     if session.get(TouchpointRecord, touchpoint.touchpoint_id) is not None:

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from services.scoring.domain.backtest import Backtest, GradeConversion, Rate
 from services.scoring.domain.document import Problem
 from services.scoring.models import (
     LeadRecord,
@@ -103,6 +104,54 @@ class LeadScore(BaseModel):
     history: list[HistoryEntry] = Field(description="Published scores, newest first")
 
 
+class RateView(BaseModel):
+    with_outcome: int = Field(description="Leads with a known outcome")
+    converted: int = Field(description="Of those: accepted, converted or won")
+    rate: float | None = Field(description="converted / with_outcome")
+
+
+class GradeConversionView(RateView):
+    grade: str
+    leads: int = Field(description="Leads with this grade, with an outcome or not")
+
+
+class RuleLiftView(BaseModel):
+    rule: str
+    kind: Literal["fit", "engagement"]
+    matched: RateView = Field(description="Leads with an outcome the rule matched")
+    not_matched: RateView = Field(description="Leads with an outcome the rule did not match")
+    lift: float | None = Field(description="matched.rate / not_matched.rate")
+
+
+class Transition(BaseModel):
+    active_grade: str
+    draft_grade: str
+    leads: int
+
+
+class Moves(BaseModel):
+    up: int
+    down: int
+    unchanged: int
+    transitions: list[Transition]
+
+
+class BacktestView(BaseModel):
+    version: int = Field(description="The rulebook tested")
+    active_version: int = Field(description="The active rulebook it is compared with")
+    as_of: datetime = Field(
+        description="Leads with an outcome are graded as of their first decision; others now"
+    )
+    leads: int
+    leads_with_outcome: int
+    grade_mix: dict[str, int]
+    active_grade_mix: dict[str, int]
+    moves: Moves
+    conversion_by_grade: list[GradeConversionView]
+    active_conversion_by_grade: list[GradeConversionView]
+    rule_lift: list[RuleLiftView]
+
+
 def summary(record: RulebookRecord) -> RulebookSummary:
     return RulebookSummary(
         version=record.version,
@@ -171,3 +220,51 @@ def problems_detail(problems: tuple[Problem, ...]) -> dict[str, Any]:
             for problem in problems
         ]
     }
+
+
+def backtest_view(result: Backtest, *, as_of: datetime) -> BacktestView:
+    def rate(value: Rate) -> RateView:
+        return RateView(with_outcome=value.with_outcome, converted=value.converted, rate=value.rate)
+
+    def conversions(values: tuple[GradeConversion, ...]) -> list[GradeConversionView]:
+        return [
+            GradeConversionView(
+                grade=value.grade,
+                leads=value.leads,
+                with_outcome=value.with_outcome,
+                converted=value.converted,
+                rate=value.rate,
+            )
+            for value in values
+        ]
+
+    return BacktestView(
+        version=result.draft_version,
+        active_version=result.active_version,
+        as_of=as_of,
+        leads=result.leads,
+        leads_with_outcome=result.with_outcome,
+        grade_mix=dict(result.grade_mix),
+        active_grade_mix=dict(result.active_grade_mix),
+        moves=Moves(
+            up=result.moved_up,
+            down=result.moved_down,
+            unchanged=result.unchanged,
+            transitions=[
+                Transition(active_grade=before, draft_grade=after, leads=count)
+                for (before, after), count in result.transitions.items()
+            ],
+        ),
+        conversion_by_grade=conversions(result.conversion_by_grade),
+        active_conversion_by_grade=conversions(result.active_conversion_by_grade),
+        rule_lift=[
+            RuleLiftView(
+                rule=lift.rule,
+                kind=lift.kind,
+                matched=rate(lift.matched),
+                not_matched=rate(lift.not_matched),
+                lift=lift.lift,
+            )
+            for lift in result.rule_lift
+        ],
+    )

@@ -20,3 +20,5 @@ class ScoringSettings(ServiceSettings):
     # The decay scheduler: leads per transaction, and how often it looks for due leads.
     decay_batch_size: int = Field(default=500, ge=1)
     decay_poll_interval_ms: int = Field(default=30_000, ge=10)
+    # Back-tests read the history this many leads at a time.
+    backtest_page_size: int = Field(default=1_000, ge=1)
