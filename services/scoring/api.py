@@ -1,4 +1,5 @@
-"""The scoring API (port 8082): rulebook versions, activation, and lead scores."""
+"""The scoring API (port 8082): rulebook versions, activation, back-tests, lead scores and
+company scores."""
 
 from __future__ import annotations
 
@@ -11,11 +12,16 @@ from fastapi.responses import JSONResponse
 from services.scoring import repository, rulebook_store
 from services.scoring.clock import clock_of
 from services.scoring.domain.backtest import BacktestRun
+from services.scoring.domain.companies import roll_up
 from services.scoring.domain.document import MediaType, RulebookDoc, RulebookInvalid
+from services.scoring.domain.engine import GRADE_RANK, score_lead
 from services.scoring.history import history_of
 from services.scoring.responses import (
     Activation,
     BacktestView,
+    CompanyCategoryView,
+    CompanyLead,
+    CompanyScoreView,
     LeadScore,
     RulebookDetail,
     RulebookSummary,
@@ -220,3 +226,87 @@ def get_lead_score(lead_id: uuid.UUID, session: ReadSession) -> Any:
     lead = repository.lead(session=session, lead_id=lead_id)
     history = repository.history(session=session, lead_id=lead_id, limit=HISTORY_LIMIT)
     return lead_score(score, lead, history)
+
+
+@router.get(
+    "/v1/companies/{key}/score",
+    response_model=CompanyScoreView,
+    summary="A company's score, rolled up from its open leads",
+    description=(
+        "`key` is the company's registrable domain (`acme.com`) or its CRM account id (a "
+        "UUID). Its open leads are scored now with the active rulebook; per category the "
+        "company has its best lead's fit and all its leads' engagement together (within the "
+        "engagement bounds), in market when any lead is, graded by the rulebook's matrix."
+    ),
+    responses={404: {"description": "No lead of this company"}},
+)
+def get_company_score(key: str, request: Request, session: ReadSession) -> Any:
+    domain, account_id = _company_key(key)
+    if domain is None and account_id is None:
+        return problem(
+            422, "path.key", "give a company domain (acme.com) or an account id (a UUID)"
+        )
+    leads = repository.company_leads(session=session, domain=domain, account_id=account_id)
+    if not leads:
+        return problem(404, "path.key", f"no lead of company {key}")
+    active = repository.active_rulebook(session=session)
+    assert active is not None  # a lead is only stored once a rulebook is active
+    rulebook = rulebook_store.compiled(active)
+    now = clock_of(runtime_of(request))()
+    open_leads = [lead for lead in leads if not lead.closed]
+    touchpoints = repository.touchpoints_of(
+        session=session, lead_ids=[lead.lead_id for lead in open_leads]
+    )
+    scores = {
+        lead.lead_id: score_lead(
+            rulebook, repository.snapshot_of(lead), touchpoints[lead.lead_id], now=now
+        )
+        for lead in open_leads
+    }
+    company = roll_up(rulebook, list(scores.values()), now=now)
+    ranked = sorted(
+        scores.items(),
+        key=lambda item: (GRADE_RANK[item[1].grade], -item[1].fit_score, str(item[0])),
+    )
+    return CompanyScoreView(
+        domain=domain,
+        account_id=account_id,
+        grade=company.grade if company else None,
+        category=company.category if company else None,
+        fit_score=company.fit_score if company else None,
+        engagement_score=company.engagement_score if company else None,
+        categories=[
+            CompanyCategoryView(
+                category=category.category,
+                fit_score=category.fit_score,
+                engagement_score=category.engagement_score,
+                in_market=category.in_market,
+                grade=category.grade,
+            )
+            for category in (company.categories if company else ())
+        ],
+        open_leads=len(open_leads),
+        closed_leads=len(leads) - len(open_leads),
+        rulebook_version=rulebook.version,
+        as_of=now,
+        leads=[
+            CompanyLead(
+                lead_id=lead_id,
+                grade=score.grade,
+                fit_score=score.fit_score,
+                engagement_score=score.engagement_score,
+            )
+            for lead_id, score in ranked
+        ],
+    )
+
+
+def _company_key(key: str) -> tuple[str | None, uuid.UUID | None]:
+    try:
+        return None, uuid.UUID(key)
+    except ValueError:
+        pass
+    domain = key.strip().lower()
+    if "." not in domain or "/" in domain or " " in domain:
+        return None, None
+    return domain, None

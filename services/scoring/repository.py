@@ -89,6 +89,18 @@ def lead_ids_after(*, session: Session, after: uuid.UUID | None, limit: int) -> 
     return list(session.execute(statement).scalars())
 
 
+def company_leads(
+    *, session: Session, domain: str | None = None, account_id: uuid.UUID | None = None
+) -> list[LeadRecord]:
+    """Every lead of a company, by its registrable domain or its CRM account id."""
+    statement = select(LeadRecord)
+    if account_id is not None:
+        statement = statement.where(col(LeadRecord.account_id) == account_id)
+    else:
+        statement = statement.where(col(LeadRecord.company_domain) == domain)
+    return list(session.execute(statement.order_by(col(LeadRecord.lead_id))).scalars())
+
+
 def add_touchpoint(*, session: Session, lead_id: uuid.UUID, touchpoint: Touchpoint) -> bool:
     """Record a touchpoint; False when it is already known (a replay)."""
     if session.get(TouchpointRecord, touchpoint.touchpoint_id) is not None:

@@ -152,6 +152,36 @@ class BacktestView(BaseModel):
     rule_lift: list[RuleLiftView]
 
 
+class CompanyCategoryView(BaseModel):
+    category: str
+    fit_score: float = Field(description="The best fit among the company's open leads")
+    engagement_score: float = Field(description="Its open leads' engagement together")
+    in_market: bool = Field(description="One of its leads is in market")
+    grade: str
+
+
+class CompanyLead(BaseModel):
+    lead_id: uuid.UUID
+    grade: str
+    fit_score: float
+    engagement_score: float
+
+
+class CompanyScoreView(BaseModel):
+    domain: str | None
+    account_id: uuid.UUID | None
+    grade: str | None = Field(description="None when the company has no open lead")
+    category: str | None
+    fit_score: float | None
+    engagement_score: float | None
+    categories: list[CompanyCategoryView]
+    open_leads: int
+    closed_leads: int
+    rulebook_version: int
+    as_of: datetime
+    leads: list[CompanyLead] = Field(description="Its open leads, best first")
+
+
 def summary(record: RulebookRecord) -> RulebookSummary:
     return RulebookSummary(
         version=record.version,
