@@ -59,35 +59,34 @@ def rescore(
         return counts
     current = repository.scores_for_update(session=session, lead_ids=leads.keys())
     touchpoints = repository.touchpoints_of(session=session, lead_ids=leads.keys())
-    for lead_id, lead in leads.items():
-        snapshot = repository.snapshot_of(lead)
-        score = score_lead(rulebook, snapshot, touchpoints[lead_id], now=now)
-        previous = current.get(lead_id)
-        # Read before the record is updated in place.
-        previous_grade = previous.grade if previous is not None else None
-        changed = previous is None or signature_of(previous) != score.signature
-        record = _store(
-            session=session,
-            lead_id=lead_id,
-            record=previous,
-            score=score,
-            trigger=trigger,
-            touchpoint_id=touchpoint_id,
-        )
-        record.next_check_at = None if lead.closed else score.next_check_at
-        counts.rescored += 1
-        if publish == "always" or changed:
-            _publish(
+    outgoing: list[LeadScoredV1] = []
+    # Changes stay pending while the page is scored, then go to the database in one flush
+    # (batched statements), before the events go to the outbox.
+    with session.no_autoflush:
+        for lead_id, lead in leads.items():
+            snapshot = repository.snapshot_of(lead)
+            score = score_lead(rulebook, snapshot, touchpoints[lead_id], now=now)
+            previous = current.get(lead_id)
+            # Read before the record is updated in place.
+            previous_grade = cast(Grade | None, previous.grade if previous is not None else None)
+            changed = previous is None or signature_of(previous) != score.signature
+            record = _store(
                 session=session,
-                outbox=outbox,
                 lead_id=lead_id,
-                snapshot=snapshot,
+                record=previous,
                 score=score,
-                previous_grade=previous_grade,
                 trigger=trigger,
-                record=record,
+                touchpoint_id=touchpoint_id,
             )
-            counts.published += 1
+            record.next_check_at = None if lead.closed else score.next_check_at
+            counts.rescored += 1
+            if publish == "always" or changed:
+                session.add(_history(record, score, previous_grade))
+                outgoing.append(_scored(lead_id, snapshot, score, previous_grade, record))
+                counts.published += 1
+    session.flush()
+    for payload in outgoing:
+        outbox.add(session, payload, time=payload.scored_at)
     return counts
 
 
@@ -149,63 +148,56 @@ def _reason_json(reason: engine.Reason) -> dict[str, Any]:
     }
 
 
-def _publish(
-    *,
-    session: Session,
-    outbox: Outbox,
+def _history(record: ScoreRecord, score: Score, previous_grade: Grade | None) -> ScoreHistory:
+    return ScoreHistory(
+        lead_id=record.lead_id,
+        rulebook_version=score.rulebook_version,
+        grade=score.grade,
+        previous_grade=previous_grade,
+        fit_score=score.fit_score,
+        engagement_score=score.engagement_score,
+        categories=record.categories,
+        trigger=record.trigger,
+        touchpoint_id=record.touchpoint_id,
+        scored_at=score.scored_at,
+    )
+
+
+def _scored(
     lead_id: uuid.UUID,
     snapshot: LeadSnapshot,
     score: Score,
-    previous_grade: str | None,
-    trigger: ScoreTrigger,
+    previous_grade: Grade | None,
     record: ScoreRecord,
-) -> None:
-    session.add(
-        ScoreHistory(
-            lead_id=lead_id,
-            rulebook_version=score.rulebook_version,
-            grade=score.grade,
-            previous_grade=previous_grade,
-            fit_score=score.fit_score,
-            engagement_score=score.engagement_score,
-            categories=record.categories,
-            trigger=trigger,
-            touchpoint_id=record.touchpoint_id,
-            scored_at=score.scored_at,
-        )
-    )
-    outbox.add(
-        session,
-        LeadScoredV1(
-            lead_id=lead_id,
-            grade=score.grade,
-            previous_grade=cast(Grade | None, previous_grade),
-            fit_score=score.fit_score,
-            engagement_score=score.engagement_score,
-            categories=[
-                CategoryScore(
-                    category=category.category,
-                    fit_score=category.fit_score,
-                    engagement_score=category.engagement_score,
-                    grade=category.grade,
-                )
-                for category in score.categories
-            ],
-            rulebook_version=score.rulebook_version,
-            reasons=[
-                ScoreReason(
-                    rule=reason.rule,
-                    kind=reason.kind,
-                    category=reason.category,
-                    points=reason.points,
-                    why=reason.why,
-                )
-                for reason in score.reasons
-            ],
-            trigger=trigger,
-            touchpoint_id=record.touchpoint_id,
-            lead=snapshot,
-            scored_at=score.scored_at,
-        ),
-        time=score.scored_at,
+) -> LeadScoredV1:
+    return LeadScoredV1(
+        lead_id=lead_id,
+        grade=score.grade,
+        previous_grade=previous_grade,
+        fit_score=score.fit_score,
+        engagement_score=score.engagement_score,
+        categories=[
+            CategoryScore(
+                category=category.category,
+                fit_score=category.fit_score,
+                engagement_score=category.engagement_score,
+                grade=category.grade,
+            )
+            for category in score.categories
+        ],
+        rulebook_version=score.rulebook_version,
+        reasons=[
+            ScoreReason(
+                rule=reason.rule,
+                kind=reason.kind,
+                category=reason.category,
+                points=reason.points,
+                why=reason.why,
+            )
+            for reason in score.reasons
+        ],
+        trigger=cast(ScoreTrigger, record.trigger),
+        touchpoint_id=record.touchpoint_id,
+        lead=snapshot,
+        scored_at=score.scored_at,
     )
