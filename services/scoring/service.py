@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.scoring.api import router
+from services.scoring.cli import cli
 from services.scoring.handlers import handlers
 from services.scoring.models import TABLES, metadata
 from services.scoring.settings import ScoringSettings
@@ -24,4 +25,5 @@ DEFINITION = ServiceDefinition(
     routers=(router,),
     consumers=(ConsumerSpec(handlers=handlers),),
     workers=(install_default_rulebook, rescore_worker, decay_worker),
+    cli=cli,
 )
