@@ -16,6 +16,7 @@ from services.scoring.domain.companies import roll_up
 from services.scoring.domain.document import MediaType, RulebookDoc, RulebookInvalid
 from services.scoring.domain.engine import GRADE_RANK, score_lead
 from services.scoring.history import history_of
+from services.scoring.rescoring import rescore
 from services.scoring.responses import (
     Activation,
     BacktestView,
@@ -223,6 +224,39 @@ def get_lead_score(lead_id: uuid.UUID, session: ReadSession) -> Any:
     score = repository.score(session=session, lead_id=lead_id)
     if score is None:
         return problem(404, "path.lead_id", f"no score for lead {lead_id}")
+    lead = repository.lead(session=session, lead_id=lead_id)
+    history = repository.history(session=session, lead_id=lead_id, limit=HISTORY_LIMIT)
+    return lead_score(score, lead, history)
+
+
+@router.post(
+    "/v1/leads/{lead_id}:rescore",
+    response_model=LeadScore,
+    summary="Re-score one lead now with the active rulebook, and publish it",
+    description=(
+        "For operations: the lead is graded at once, as decay or an activation would, and "
+        "the score is published on `leads.scored` with trigger `rescore` whether its grade "
+        "changed or not."
+    ),
+    responses={404: {"description": "No such lead"}},
+)
+def rescore_lead(lead_id: uuid.UUID, request: Request, session: DbSession) -> Any:
+    runtime = runtime_of(request)
+    now = clock_of(runtime)()
+    active = rulebook_store.ensure_active(session=session, now=now)
+    counts = rescore(
+        session=session,
+        outbox=runtime.outbox,
+        rulebook=rulebook_store.compiled(active),
+        lead_ids=[lead_id],
+        now=now,
+        trigger="rescore",
+        publish="always",
+    )
+    if counts.unknown:
+        return problem(404, "path.lead_id", f"no lead {lead_id}")
+    score = repository.score(session=session, lead_id=lead_id)
+    assert score is not None
     lead = repository.lead(session=session, lead_id=lead_id)
     history = repository.history(session=session, lead_id=lead_id, limit=HISTORY_LIMIT)
     return lead_score(score, lead, history)

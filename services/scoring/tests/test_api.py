@@ -284,3 +284,26 @@ async def test_a_new_activation_supersedes_a_running_one(
         (2, "D"),
         (2, "D"),
     ]
+
+
+async def test_one_lead_can_be_rescored_on_request(
+    client: httpx.AsyncClient, database: Database, runtime: ServiceRuntime
+) -> None:
+    lead_id = uuid.uuid4()
+    demo = factories.touchpoint(type="demo_request", occurred_at=T0)
+    handle(database, factories.lead_ingested(lead_id=lead_id, touchpoint=demo), time=T0)
+    runtime.state["clock"].advance(timedelta(days=60))
+    answer = await client.post(f"/v1/leads/{lead_id}:rescore")
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["grade"], body["trigger"], body["scored_at"]) == (
+        "B",
+        "rescore",
+        "2030-05-01T09:00:00Z",
+    )
+    assert [h["trigger"] for h in body["history"]] == ["rescore", "touchpoint"]
+    last = published(database)[-1]
+    assert (last.grade, last.previous_grade, last.trigger) == ("B", "A", "rescore")
+    missing = await client.post(f"/v1/leads/{uuid.uuid4()}:rescore")
+    assert missing.status_code == 404
+    assert missing.json()["detail"][0]["loc"] == ["path", "lead_id"]
