@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.scoring.api import router
+from services.scoring.cli import cli
+from services.scoring.handlers import handlers
 from services.scoring.models import TABLES, metadata
 from services.scoring.settings import ScoringSettings
-from shared.service import ServiceDefinition
+from services.scoring.workers import decay_worker, install_default_rulebook, rescore_worker
+from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
     name="scoring",
@@ -18,4 +22,8 @@ DEFINITION = ServiceDefinition(
     metadata=metadata,
     tables=TABLES,
     migrations_dir=Path(__file__).parent / "migrations",
+    routers=(router,),
+    consumers=(ConsumerSpec(handlers=handlers),),
+    workers=(install_default_rulebook, rescore_worker, decay_worker),
+    cli=cli,
 )

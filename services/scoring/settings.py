@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from shared.settings import ServiceSettings
@@ -12,3 +13,12 @@ class ScoringSettings(ServiceSettings):
 
     service_name: str = "scoring"
     port: int = 8082
+    # Re-scoring after an activation: leads per transaction, and how often to look for work
+    # when not woken by an activation on this replica.
+    rescore_batch_size: int = Field(default=500, ge=1)
+    rescore_poll_interval_ms: int = Field(default=5_000, ge=10)
+    # The decay scheduler: leads per transaction, and how often it looks for due leads.
+    decay_batch_size: int = Field(default=500, ge=1)
+    decay_poll_interval_ms: int = Field(default=30_000, ge=10)
+    # Back-tests read the history this many leads at a time.
+    backtest_page_size: int = Field(default=1_000, ge=1)

@@ -1,0 +1,299 @@
+"""The scoring service's queries. Keyword-only arguments; nothing here commits."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Collection, Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlmodel import Session, col
+
+from services.scoring.domain.facts import TouchpointFacts
+from services.scoring.models import (
+    FeedbackRecord,
+    LeadRecord,
+    RescoreJob,
+    RulebookRecord,
+    ScoreHistory,
+    ScoreRecord,
+    TouchpointRecord,
+)
+from shared.contracts import LeadSnapshot, Touchpoint
+
+# ---------------------------------------------------------------------------- rulebooks
+
+
+def active_rulebook(*, session: Session) -> RulebookRecord | None:
+    return session.execute(
+        select(RulebookRecord).where(col(RulebookRecord.active).is_(True))
+    ).scalar_one_or_none()
+
+
+def rulebook(*, session: Session, version: int) -> RulebookRecord | None:
+    return session.get(RulebookRecord, version)
+
+
+def rulebooks(*, session: Session) -> list[RulebookRecord]:
+    return list(
+        session.execute(select(RulebookRecord).order_by(col(RulebookRecord.version))).scalars()
+    )
+
+
+def latest_rulebook_version(*, session: Session) -> int:
+    return int(session.execute(select(func.max(RulebookRecord.version))).scalar() or 0)
+
+
+def deactivate_rulebooks(*, session: Session) -> None:
+    session.execute(
+        update(RulebookRecord).where(col(RulebookRecord.active).is_(True)).values(active=False)
+    )
+    # The partial unique index sees the row inactive before another becomes active.
+    session.flush()
+
+
+# ---------------------------------------------------------------------------- leads
+
+
+def lead(*, session: Session, lead_id: uuid.UUID, for_update: bool = False) -> LeadRecord | None:
+    statement = select(LeadRecord).where(col(LeadRecord.lead_id) == lead_id)
+    if for_update:
+        statement = statement.with_for_update()
+    return session.execute(statement).scalar_one_or_none()
+
+
+def leads(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LeadRecord]:
+    if not lead_ids:
+        return {}
+    rows = session.execute(select(LeadRecord).where(col(LeadRecord.lead_id).in_(lead_ids)))
+    return {row.lead_id: row for row in rows.scalars()}
+
+
+def open_lead_ids_after(
+    *, session: Session, after: uuid.UUID | None, limit: int
+) -> list[uuid.UUID]:
+    """Open leads in lead id order, from after ``after``: the pages of a re-scoring job."""
+    statement = select(col(LeadRecord.lead_id)).where(col(LeadRecord.closed).is_(False))
+    if after is not None:
+        statement = statement.where(col(LeadRecord.lead_id) > after)
+    statement = statement.order_by(col(LeadRecord.lead_id)).limit(limit)
+    return list(session.execute(statement).scalars())
+
+
+def lead_ids_after(*, session: Session, after: uuid.UUID | None, limit: int) -> list[uuid.UUID]:
+    """Every lead, open or closed, in lead id order from after ``after``: back-test pages."""
+    statement = select(col(LeadRecord.lead_id))
+    if after is not None:
+        statement = statement.where(col(LeadRecord.lead_id) > after)
+    statement = statement.order_by(col(LeadRecord.lead_id)).limit(limit)
+    return list(session.execute(statement).scalars())
+
+
+def company_leads(
+    *, session: Session, domain: str | None = None, account_id: uuid.UUID | None = None
+) -> list[LeadRecord]:
+    """Every lead of a company, by its registrable domain or its CRM account id."""
+    statement = select(LeadRecord)
+    if account_id is not None:
+        statement = statement.where(col(LeadRecord.account_id) == account_id)
+    else:
+        statement = statement.where(col(LeadRecord.company_domain) == domain)
+    return list(session.execute(statement.order_by(col(LeadRecord.lead_id))).scalars())
+
+
+def add_touchpoint(*, session: Session, lead_id: uuid.UUID, touchpoint: Touchpoint) -> bool:
+    """Record a touchpoint; False when it is already known (a replay)."""
+    if session.get(TouchpointRecord, touchpoint.touchpoint_id) is not None:
+        return False
+    session.add(
+        TouchpointRecord(
+            touchpoint_id=touchpoint.touchpoint_id,
+            lead_id=lead_id,
+            type=touchpoint.type,
+            door=touchpoint.door,
+            source=touchpoint.source,
+            campaign=touchpoint.campaign,
+            reference=touchpoint.reference,
+            utm_source=touchpoint.utm.source,
+            utm_medium=touchpoint.utm.medium,
+            utm_campaign=touchpoint.utm.campaign,
+            utm_term=touchpoint.utm.term,
+            utm_content=touchpoint.utm.content,
+            occurred_at=touchpoint.occurred_at,
+        )
+    )
+    return True
+
+
+def touchpoints_of(
+    *, session: Session, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[TouchpointFacts]]:
+    found: dict[uuid.UUID, list[TouchpointFacts]] = {lead_id: [] for lead_id in lead_ids}
+    if not lead_ids:
+        return found
+    rows = session.execute(
+        select(TouchpointRecord).where(col(TouchpointRecord.lead_id).in_(lead_ids))
+    ).scalars()
+    for row in rows:
+        found[row.lead_id].append(
+            TouchpointFacts(
+                touchpoint_id=row.touchpoint_id,
+                type=row.type,
+                occurred_at=row.occurred_at,
+                door=row.door,
+                source=row.source,
+                campaign=row.campaign,
+                reference=row.reference,
+                utm_source=row.utm_source,
+                utm_medium=row.utm_medium,
+                utm_campaign=row.utm_campaign,
+                utm_term=row.utm_term,
+                utm_content=row.utm_content,
+            )
+        )
+    return found
+
+
+def snapshot_of(record: LeadRecord) -> LeadSnapshot:
+    return LeadSnapshot.model_validate(record.snapshot)
+
+
+# ---------------------------------------------------------------------------- scores
+
+
+def scores_for_update(
+    *, session: Session, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, ScoreRecord]:
+    """Current scores, locked until the transaction ends (PostgreSQL; SQLite has one writer)."""
+    if not lead_ids:
+        return {}
+    rows = session.execute(
+        select(ScoreRecord)
+        .where(col(ScoreRecord.lead_id).in_(lead_ids))
+        .order_by(col(ScoreRecord.lead_id))
+        .with_for_update()
+    ).scalars()
+    return {row.lead_id: row for row in rows}
+
+
+def score(*, session: Session, lead_id: uuid.UUID) -> ScoreRecord | None:
+    return session.get(ScoreRecord, lead_id)
+
+
+def due_lead_ids(*, session: Session, now: datetime, limit: int) -> list[uuid.UUID]:
+    """Leads whose grade decay may have moved by ``now``, oldest due first. On PostgreSQL,
+    rows another replica is re-scoring are skipped rather than waited for."""
+    statement = (
+        select(col(ScoreRecord.lead_id))
+        .where(col(ScoreRecord.next_check_at).is_not(None), col(ScoreRecord.next_check_at) <= now)
+        .order_by(col(ScoreRecord.next_check_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def clear_next_check(*, session: Session, lead_id: uuid.UUID) -> None:
+    session.execute(
+        update(ScoreRecord).where(col(ScoreRecord.lead_id) == lead_id).values(next_check_at=None)
+    )
+
+
+def set_next_check(*, session: Session, lead_id: uuid.UUID, at: datetime) -> None:
+    session.execute(
+        update(ScoreRecord).where(col(ScoreRecord.lead_id) == lead_id).values(next_check_at=at)
+    )
+
+
+def history(*, session: Session, lead_id: uuid.UUID, limit: int) -> list[ScoreHistory]:
+    return list(
+        session.execute(
+            select(ScoreHistory)
+            .where(col(ScoreHistory.lead_id) == lead_id)
+            .order_by(col(ScoreHistory.id).desc())
+            .limit(limit)
+        ).scalars()
+    )
+
+
+# ---------------------------------------------------------------------------- feedback
+
+
+def add_feedback(
+    *,
+    session: Session,
+    lead_id: uuid.UUID,
+    status: str,
+    rejection_reason: str | None,
+    occurred_at: datetime,
+) -> None:
+    session.add(
+        FeedbackRecord(
+            lead_id=lead_id,
+            status=status,
+            rejection_reason=rejection_reason,
+            occurred_at=occurred_at,
+        )
+    )
+
+
+def feedback_of(
+    *, session: Session, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[FeedbackRecord]]:
+    found: dict[uuid.UUID, list[FeedbackRecord]] = {lead_id: [] for lead_id in lead_ids}
+    if not lead_ids:
+        return found
+    rows = session.execute(
+        select(FeedbackRecord)
+        .where(col(FeedbackRecord.lead_id).in_(lead_ids))
+        .order_by(col(FeedbackRecord.occurred_at), col(FeedbackRecord.id))
+    ).scalars()
+    for row in rows:
+        found[row.lead_id].append(row)
+    return found
+
+
+def latest_status(*, session: Session, lead_id: uuid.UUID) -> str | None:
+    return session.execute(
+        select(col(FeedbackRecord.status))
+        .where(col(FeedbackRecord.lead_id) == lead_id)
+        .order_by(col(FeedbackRecord.occurred_at).desc(), col(FeedbackRecord.id).desc())
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+# ---------------------------------------------------------------------------- re-scoring jobs
+
+
+def add_rescore_job(*, session: Session, rulebook_version: int, now: datetime) -> RescoreJob:
+    """A new job for ``rulebook_version``; any job still in progress is superseded."""
+    session.execute(
+        update(RescoreJob)
+        .where(col(RescoreJob.status).in_(("pending", "running")))
+        .values(status="superseded", finished_at=now)
+    )
+    job = RescoreJob(rulebook_version=rulebook_version, status="pending", created_at=now)
+    session.add(job)
+    session.flush()
+    return job
+
+
+def current_rescore_job(*, session: Session) -> RescoreJob | None:
+    """The job in progress, locked: one replica works on it at a time."""
+    return session.execute(
+        select(RescoreJob)
+        .where(col(RescoreJob.status).in_(("pending", "running")))
+        .order_by(col(RescoreJob.id).desc())
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    ).scalar_one_or_none()
+
+
+def rescore_jobs(*, session: Session, rulebook_version: int) -> Sequence[RescoreJob]:
+    return list(
+        session.execute(
+            select(RescoreJob)
+            .where(col(RescoreJob.rulebook_version) == rulebook_version)
+            .order_by(col(RescoreJob.id).desc())
+        ).scalars()
+    )

@@ -1,0 +1,91 @@
+"""Rulebook versions: stored as posted, compiled once per process, one of them active.
+
+When no rulebook exists yet, the default that ships with the service is stored as version 1
+and activated, so there is always an active rulebook to score with.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from datetime import datetime
+
+from sqlmodel import Session
+
+from services.scoring import repository
+from services.scoring.domain.document import MediaType, RulebookDoc, parse_source
+from services.scoring.domain.engine import Rulebook, compile_rulebook
+from services.scoring.models import RescoreJob, RulebookRecord
+from services.scoring.rulebooks import default_source
+
+_CACHE_SIZE = 32
+_compiled: dict[tuple[int, str], Rulebook] = {}
+_lock = threading.Lock()
+
+
+def compiled(record: RulebookRecord) -> Rulebook:
+    """The record's rulebook, ready to score with. Versions never change once stored, so a
+    compiled version is kept (keyed by its checksum too: each test database has its own)."""
+    key = (record.version, record.checksum)
+    with _lock:
+        found = _compiled.get(key)
+    if found is not None:
+        return found
+    rulebook = compile_rulebook(document_of(record), version=record.version)
+    with _lock:
+        if len(_compiled) >= _CACHE_SIZE:
+            _compiled.pop(next(iter(_compiled)))
+        _compiled[key] = rulebook
+    return rulebook
+
+
+def document_of(record: RulebookRecord) -> RulebookDoc:
+    return parse_source(record.source, media_of(record.media_type))
+
+
+def media_of(value: str) -> MediaType:
+    return "json" if value == "json" else "yaml"
+
+
+def create(*, session: Session, source: str, media: MediaType, now: datetime) -> RulebookRecord:
+    """Validate and store a new version (not active). Raises RulebookInvalid."""
+    ensure_active(session=session, now=now)
+    return _store(session=session, source=source, media=media, now=now, active=False)
+
+
+def _store(
+    *, session: Session, source: str, media: MediaType, now: datetime, active: bool
+) -> RulebookRecord:
+    document = parse_source(source, media)
+    record = RulebookRecord(
+        version=repository.latest_rulebook_version(session=session) + 1,
+        name=document.name,
+        description=document.description,
+        source=source,
+        media_type=media,
+        checksum=hashlib.sha256(source.encode()).hexdigest(),
+        created_at=now,
+        active=active,
+        activated_at=now if active else None,
+    )
+    session.add(record)
+    session.flush()
+    return record
+
+
+def ensure_active(*, session: Session, now: datetime) -> RulebookRecord:
+    """The active version; the shipped default becomes version 1 when there is none."""
+    active = repository.active_rulebook(session=session)
+    if active is not None:
+        return active
+    return _store(session=session, source=default_source(), media="yaml", now=now, active=True)
+
+
+def activate(*, session: Session, record: RulebookRecord, now: datetime) -> RescoreJob:
+    """Make ``record`` the active version and queue the re-scoring of every open lead."""
+    repository.deactivate_rulebooks(session=session)
+    record.active = True
+    record.activated_at = now
+    session.add(record)
+    session.flush()
+    return repository.add_rescore_job(session=session, rulebook_version=record.version, now=now)
