@@ -103,6 +103,9 @@ class CrmLink(IngestModel, table=True):
     provider: str = Field(primary_key=True, max_length=32)
     record_id: str = Field(primary_key=True, max_length=200)
     lead_id: uuid.UUID = Field(foreign_key="leads.id", index=True)
+    # The CRM's own last-modified time of the newest version applied: CRMs redeliver and
+    # reorder notifications, and an older version must not overwrite a newer one.
+    modified_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
 
 class ApiKey(IngestModel, table=True):

@@ -17,6 +17,7 @@ import hmac
 import json
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -28,6 +29,7 @@ from services.ingest import idempotency, repository
 from services.ingest.api import LeadIn, settings_of
 from services.ingest.capture import Rejected, capture
 from services.ingest.domain import crm
+from services.ingest.domain.normalize import parse_datetime
 from services.ingest.domain.signatures import (
     SignatureError,
     verify_basic_auth,
@@ -69,6 +71,13 @@ def apply_record(
     known = repository.lead_by_crm_record(
         session=session, provider=record.provider, record_id=record.record_id
     )
+    version = _crm_time(record.occurred_at)
+    link = repository.crm_link(
+        session=session, provider=record.provider, record_id=record.record_id
+    )
+    if known is not None and link is not None and crm.is_superseded(version, link.modified_at):
+        # An older version, delivered late: a newer one was applied already.
+        return {"record_id": record.record_id, "lead_id": str(known.id), "status": "superseded"}
     fields = dict(record.fields)
     if record.occurred_at:
         fields["occurred_at"] = record.occurred_at
@@ -117,7 +126,28 @@ def apply_record(
             crm_record_id=record.record_id,
         )
         result["feedback"] = record.status.status
+    _remember_version(session, record=record, version=version)
     return result
+
+
+def _crm_time(text: str | None) -> datetime | None:
+    try:
+        return parse_datetime(text) if text else None
+    except ValueError:
+        return None
+
+
+def _remember_version(session: Session, *, record: crm.CrmRecord, version: datetime | None) -> None:
+    link = repository.crm_link(
+        session=session, provider=record.provider, record_id=record.record_id
+    )
+    if (
+        link is not None
+        and version is not None
+        and (link.modified_at is None or version > link.modified_at)
+    ):
+        link.modified_at = version
+        session.add(link)
 
 
 # ------------------------------------------------------------------ HubSpot

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from xml.etree.ElementTree import Element
 
@@ -50,6 +51,15 @@ class CrmRecord:
     attributes: dict[str, RawValue] = field(default_factory=dict)
     status: StatusChange | None = None
     occurred_at: str | None = None
+
+
+def is_superseded(version: datetime | None, applied: datetime | None) -> bool:
+    """True when a CRM record's version is older than the one already applied.
+
+    Versions without a time can't be ordered and are applied as they come; the same time
+    again (a second change in the same second, or a redelivery under a new id) is applied.
+    """
+    return version is not None and applied is not None and version < applied
 
 
 # ------------------------------------------------------------------ HubSpot

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
+from services.ingest.domain import crm
 from services.ingest.domain.signatures import (
     SignatureError,
     hubspot_v2_signature,
@@ -135,3 +138,20 @@ def test_basic_auth() -> None:
     for bad in (None, "Bearer x", "Basic !!!", header):
         with pytest.raises(SignatureError):
             verify_basic_auth(header=bad, username="Aladdin", password="closed")
+
+
+@pytest.mark.parametrize(
+    ("version", "applied", "superseded"),
+    [
+        (datetime(2026, 3, 2, 9, tzinfo=UTC), datetime(2026, 3, 2, 11, tzinfo=UTC), True),
+        (datetime(2026, 3, 2, 11, tzinfo=UTC), datetime(2026, 3, 2, 9, tzinfo=UTC), False),
+        (datetime(2026, 3, 2, 11, tzinfo=UTC), datetime(2026, 3, 2, 11, tzinfo=UTC), False),
+        (None, datetime(2026, 3, 2, 11, tzinfo=UTC), False),
+        (datetime(2026, 3, 2, 9, tzinfo=UTC), None, False),
+        (None, None, False),
+    ],
+)
+def test_an_older_crm_version_is_superseded(
+    version: datetime | None, applied: datetime | None, superseded: bool
+) -> None:
+    assert crm.is_superseded(version, applied) is superseded

@@ -8,13 +8,15 @@ import hashlib
 import hmac
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
+from sqlmodel import select
 
 from services.ingest.domain.signatures import standard_webhooks_signature
-from services.ingest.models import Feedback, Lead, Touchpoint
+from services.ingest.models import CrmLink, Feedback, Lead, Touchpoint
 from services.ingest.tests.conftest import Ingest, count, outbox_events
 
 HUBSPOT_SECRET = "yyyyyyyy-yyyy-yyyy-yyyy-yyyyyyyyyyyy"
@@ -226,6 +228,36 @@ async def test_salesforce_status_of_a_known_lead_is_feedback(ingest: Ingest) -> 
     [feedback] = outbox_events(ingest.database, "leads.feedback")
     assert (feedback["status"], feedback["source"]) == ("converted", "salesforce")
     assert count(ingest.database, Touchpoint) == 1
+
+
+async def test_salesforce_an_older_version_delivered_late_changes_nothing(
+    ingest: Ingest,
+) -> None:
+    """Outbound Messages come out of order: the newest LastModifiedDate wins, whatever the
+    order of arrival, and a stale status is not reported to sales as news."""
+    url = f"/v1/webhooks/salesforce/{SF_TOKEN}"
+    record = LEAD_A[1]
+    older = ("04l5e00000Gx7T1AAJ", record, {
+        **LEAD_A[2], "Title": "Operations Manager", "Status": "Working - Contacted",
+        "LastModifiedDate": "2026-03-02T09:00:00.000Z",
+    })  # fmt: skip
+    newer = ("04l5e00000Gx7T2AAJ", record, {
+        **LEAD_A[2], "Title": "VP Operations",
+        "LastModifiedDate": "2026-03-02T11:30:00.000Z",
+    })  # fmt: skip
+    first = ("04l5e00000Gx7T0AAJ", record, {
+        **LEAD_A[2], "LastModifiedDate": "2026-03-01T08:00:00.000Z",
+    })  # fmt: skip
+    async with anonymous(ingest) as client:
+        for notification in (first, newer, older):
+            response = await client.post(url, content=soap(notification))
+            assert "<Ack>true</Ack>" in response.text
+    with ingest.database.read() as session:
+        [lead] = session.exec(select(Lead)).all()
+        [link] = session.exec(select(CrmLink)).all()
+    assert lead.title == "VP Operations"
+    assert outbox_events(ingest.database, "leads.feedback") == []  # the stale status is not news
+    assert link.modified_at == datetime(2026, 3, 2, 11, 30, tzinfo=UTC)
 
 
 async def test_salesforce_refuses_a_wrong_token_or_organization(ingest: Ingest) -> None:
