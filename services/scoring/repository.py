@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
@@ -99,6 +99,14 @@ def company_leads(
     else:
         statement = statement.where(col(LeadRecord.company_domain) == domain)
     return list(session.execute(statement.order_by(col(LeadRecord.lead_id))).scalars())
+
+
+def erase_lead(*, session: Session, lead_id: uuid.UUID) -> None:
+    """Forget what the projection holds of an erased lead: its snapshot, its touchpoints and
+    its current score (reasons quote the lead's values). The published grades
+    (``score_history``) and the feedback stay: numbers and statuses, nothing personal."""
+    for model in (LeadRecord, TouchpointRecord, ScoreRecord):
+        session.execute(delete(model).where(col(model.lead_id) == lead_id))
 
 
 def add_touchpoint(*, session: Session, lead_id: uuid.UUID, touchpoint: Touchpoint) -> bool:
