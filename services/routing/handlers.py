@@ -1,10 +1,10 @@
-"""The consumers of leads.scored and leads.feedback."""
+"""The consumers of leads.scored, leads.feedback and leads.erased."""
 
 from __future__ import annotations
 
 from services.routing import assigning
 from services.routing.clock import Clock
-from shared.contracts import EventPayload, LeadFeedbackV1, LeadScoredV1
+from shared.contracts import EventPayload, LeadErasedV1, LeadFeedbackV1, LeadScoredV1
 from shared.kafka.consumer import HandlerContext, Handlers
 
 
@@ -30,5 +30,9 @@ def build_handlers(clock: Clock) -> Handlers:
         assigning.on_feedback(
             context.session, payload=payload, event_id=context.event.id, now=now, emit=emit
         )
+
+    @handlers.on(LeadErasedV1)
+    def erase_lead(context: HandlerContext, payload: LeadErasedV1) -> None:
+        assigning.on_erased(context.session, payload=payload, now=clock())
 
     return handlers
