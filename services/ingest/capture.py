@@ -136,10 +136,33 @@ def suppression_digests(
     return digests
 
 
+_SCREENING = "ingest.screening"
+
+
+def screening_prepared(session: Session) -> bool:
+    """Once per transaction: hold the erasure lock shared (an erasure then waits for this
+    transaction, and one under way is waited for), and look whether anyone is suppressed at
+    all; when no one is, no submission needs a look-up."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_SCREENING)
+    if cached is not None and cached[0] is transaction:
+        return bool(cached[1])
+    repository.share_erasure_lock(session=session)
+    anyone = repository.any_suppression(session=session)
+    session.info[_SCREENING] = (transaction, anyone)
+    return anyone
+
+
+def forget_screening(session: Session) -> None:
+    session.info.pop(_SCREENING, None)
+
+
 def _screen(
     session: Session, normalized: NormalizedLead, *, settings: IngestSettings, now: datetime
 ) -> None:
     """Refuse an erased person, unless they consented again: then their suppression goes."""
+    if not screening_prepared(session):
+        return
     digests = suppression_digests(settings, email=normalized.email, phone=normalized.phone)
     if not digests:
         return

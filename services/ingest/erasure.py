@@ -35,7 +35,7 @@ from sqlmodel import Session
 from services.ingest import repository
 from services.ingest.api import settings_of
 from services.ingest.auth import ApiKeyRoute
-from services.ingest.capture import suppression_digests
+from services.ingest.capture import forget_screening, suppression_digests
 from services.ingest.domain.email import InvalidEmail, normalize_email
 from services.ingest.domain.erasure import erase_rows, rows_of_person, scrub_utm
 from services.ingest.models import ERASURES, Lead, Suppression, Touchpoint
@@ -73,6 +73,8 @@ def erase_person(
     now: datetime | None = None,
 ) -> Erasure:
     """Erase the person of a normalized email; :class:`PersonNotFound` if no lead has it."""
+    repository.take_erasure_lock(session=session)  # the captures in flight finish first
+    forget_screening(session)
     now = now or datetime.now(UTC)
     email_digest = next(iter(suppression_digests(settings, email=email, phone=None)))
     for entry in repository.suppressions(session=session, digests=[email_digest]):

@@ -83,6 +83,9 @@ def process_chunk(
     a person erased on request is refused and blanked in the stored file at once, and the
     file is dropped when the import is finished: only the report stays.
     """
+    # Before the job's row is locked: an erasure under way (which blanks rows of unfinished
+    # imports) goes first, and one that comes waits for this chunk.
+    repository.share_erasure_lock(session=session)
     job = repository.import_(session=session, import_id=import_id)
     if job is None or job.status in ("done", "failed"):
         return True

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+import zlib
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 from sqlmodel import Session, col
 
 from services.ingest.models import (
@@ -151,6 +152,26 @@ def feedback_of(*, session: Session, lead_id: uuid.UUID) -> Sequence[Feedback]:
 
 
 # ---------------------------------------------------------------- erasure
+
+# On PostgreSQL, captures hold this lock shared for their transaction and an erasure holds it
+# alone: an erasure waits for the captures in flight (so it sees the leads they create) and
+# the captures that follow wait for it (so they see its suppression). SQLite runs one writer
+# at a time: there, nothing to do.
+ERASURE_LOCK = zlib.crc32(b"leadflow-ingest-erasure") - 2**31
+
+
+def share_erasure_lock(*, session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": ERASURE_LOCK})
+
+
+def take_erasure_lock(*, session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
+
+
+def any_suppression(*, session: Session) -> bool:
+    return session.execute(select(col(Suppression.digest)).limit(1)).first() is not None
 
 
 def leads_of_person(*, session: Session, email: str) -> list[Lead]:
