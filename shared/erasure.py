@@ -2,13 +2,18 @@
 
 Ingest publishes ``leads.erased`` when a person asks to be erased; each service then removes
 or anonymises what it holds of the lead, in its own tables, in the transaction of the
-handler. What this module gives each of them is the same two things:
+handler. What this module gives each of them is the same three things:
 
 * ``erased_leads``, a table in the service's own database (created by its own migration):
   the ids of the erased leads. Events of other topics are not ordered with ``leads.erased``,
   and a service may replay the topics from the start, so an event about an erased lead can
-  arrive after the erasure; a handler asks :meth:`ErasureLedger.is_erased` and never writes
-  the person back.
+  arrive after the erasure; a handler asks the ledger first and never writes the person
+  back.
+* a turn per lead. On PostgreSQL, replicas of a service read different partitions at once,
+  and ``leads.erased`` is not on the partition of the lead's other events: a handler that
+  writes something of a lead first calls :meth:`ErasureLedger.hold`, which takes the lead's
+  advisory lock until its transaction ends and then says whether the lead is erased, so an
+  erasure and an event of the same lead never interleave (SQLite runs one writer at a time).
 * the outbox purge. A service's published outbox rows are kept for a retention period, with
   their whole payloads (a lead snapshot, a note). They are deleted for an erased lead in the
   erasure's transaction; rows still waiting to be published at that moment go out first
@@ -20,12 +25,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Column, MetaData, Table, Uuid, delete, select, update
+from sqlalchemy import Column, MetaData, Table, Uuid, delete, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
@@ -38,6 +44,10 @@ if TYPE_CHECKING:
     from shared.service import ServiceRuntime, Worker
 
 log = get_logger(__name__)
+
+# The first key of the per-lead advisory locks (the second is the lead's): apart from the
+# single-key locks of the outbox relay.
+LOCK_NAMESPACE = zlib.crc32(b"leadflow-erasure") - 2**31
 
 
 def erased_leads_table(metadata: MetaData) -> Table:
@@ -75,6 +85,18 @@ class ErasureLedger:
             .on_conflict_do_nothing()
         )
         return True
+
+    def hold(self, session: Session, lead_id: uuid.UUID) -> bool:
+        """Take the lead's turn for the rest of the transaction, then say whether it is erased.
+
+        Call it before writing anything of a lead, and in the erasure's handler before
+        erasing: the two then never interleave, whichever replica runs which."""
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:namespace, :lead)"),
+                {"namespace": LOCK_NAMESPACE, "lead": zlib.crc32(lead_id.bytes) - 2**31},
+            )
+        return self.is_erased(session, lead_id)
 
     def is_erased(self, session: Session, lead_id: uuid.UUID) -> bool:
         found = session.execute(

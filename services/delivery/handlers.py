@@ -41,7 +41,7 @@ handlers = Handlers()
 
 def _fan_out(context: HandlerContext, payload: EventPayload) -> None:
     session = context.session
-    if ERASURES.is_erased(session, payload.lead_id):
+    if ERASURES.hold(session, payload.lead_id):
         return  # late, or replayed: nothing of an erased lead goes out again
     now = datetime.now(UTC)
     before = repository.lead_view(session, payload.lead_id)
@@ -117,6 +117,7 @@ def on_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
 def on_erased(context: HandlerContext, payload: LeadErasedV1) -> None:
     session = context.session
     now = datetime.now(UTC)
+    ERASURES.hold(session, payload.lead_id)
     ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
     holders = repository.erase_lead(session, payload.lead_id, now=now)
     view = repository.lead_view(session, payload.lead_id) or filters.LeadView()

@@ -200,7 +200,7 @@ def on_lead_scored(
 ) -> AssignmentRow | None:
     """Keep the lead's latest facts; route it if it is new, or if the new score calls for
     it (out of nurture on a grade rise, out of a queue when someone can take it now)."""
-    if ERASURES.is_erased(session, payload.lead_id):
+    if ERASURES.hold(session, payload.lead_id):
         log.info("score of an erased lead ignored", lead_id=str(payload.lead_id))
         return None
     snapshot = payload.lead
@@ -275,7 +275,7 @@ def on_feedback(
     """Record the feedback and apply it to the lead's current assignment; feedback about a
     lead routing has not assigned yet is kept and applied when it is. Feedback about an
     erased lead (arriving late: topics are not ordered with each other) is dropped."""
-    if ERASURES.is_erased(session, payload.lead_id):
+    if ERASURES.hold(session, payload.lead_id):
         log.info("feedback of an erased lead dropped", lead_id=str(payload.lead_id))
         return None
     feedback = FeedbackRow(
@@ -590,6 +590,7 @@ def on_erased(session: Session, *, payload: LeadErasedV1, now: datetime) -> None
     outcomes, reps, teams, dispositions and amounts stay: they are no one's personal data.
     Nothing is published for it.
     """
+    ERASURES.hold(session, payload.lead_id)
     ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
     lead = repository.lock_lead(session, lead_id=payload.lead_id)
     postal_code = lead.postal_code if lead is not None else None

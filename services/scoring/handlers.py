@@ -37,7 +37,7 @@ handlers = Handlers()
 @handlers.on(LeadIngestedV1)
 def score_touchpoint(context: HandlerContext, payload: LeadIngestedV1) -> None:
     session = context.session
-    if ERASURES.is_erased(session, payload.lead_id):
+    if ERASURES.hold(session, payload.lead_id):
         return  # late or replayed: the person is not written back
     now = context.event.time
     record = rulebook_store.ensure_active(session=session, now=now)
@@ -120,6 +120,7 @@ def remember_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
 @handlers.on(LeadErasedV1)
 def erase_lead(context: HandlerContext, payload: LeadErasedV1) -> None:
     session = context.session
+    ERASURES.hold(session, payload.lead_id)
     ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
     repository.erase_lead(session=session, lead_id=payload.lead_id)
     ERASURES.purge_outbox(session, lead_ids=[payload.lead_id])

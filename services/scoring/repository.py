@@ -62,10 +62,17 @@ def lead(*, session: Session, lead_id: uuid.UUID, for_update: bool = False) -> L
     return session.execute(statement).scalar_one_or_none()
 
 
-def leads(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LeadRecord]:
+def leads(
+    *, session: Session, lead_ids: Collection[uuid.UUID], for_update: bool = False
+) -> dict[uuid.UUID, LeadRecord]:
+    """``for_update``: locked until the transaction ends, in lead id order (PostgreSQL), so a
+    lead erased meanwhile is either gone already or erased after this transaction."""
     if not lead_ids:
         return {}
-    rows = session.execute(select(LeadRecord).where(col(LeadRecord.lead_id).in_(lead_ids)))
+    statement = select(LeadRecord).where(col(LeadRecord.lead_id).in_(lead_ids))
+    if for_update:
+        statement = statement.order_by(col(LeadRecord.lead_id)).with_for_update()
+    rows = session.execute(statement)
     return {row.lead_id: row for row in rows.scalars()}
 
 

@@ -4,11 +4,15 @@ nothing."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import update
+import pytest
+from sqlalchemy import text, update
 
+from services.scoring.handlers import handlers
 from services.scoring.models import (
     ERASURES,
     TABLES,
@@ -18,9 +22,11 @@ from services.scoring.models import (
     ScoreRecord,
     TouchpointRecord,
 )
-from services.scoring.tests.support import handle, published, rows
-from shared.contracts import LeadIngestedV1, Utm
+from services.scoring.tests.support import OUTBOX, handle, published, rows
+from shared.cloudevents import Event
+from shared.contracts import LeadErasedV1, LeadIngestedV1, Utm
 from shared.db import Database
+from shared.kafka.consumer import HandlerContext
 from shared.testing import factories
 from shared.testing.personal_data import find_in_database
 
@@ -100,3 +106,40 @@ def test_events_still_waiting_in_the_outbox_are_purged_once_published(database: 
     assert find_in_database(database, NEEDLES) == []
     with database.read() as session:
         assert ERASURES.unpurged(session) == []
+
+
+WAITING_FOR_A_LEAD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+
+
+def test_an_erasure_and_an_event_of_the_lead_take_turns(database: Database) -> None:
+    """Replicas read leads.erased and leads.ingested from different partitions at once: the
+    event waits for the erasure in hand (or the erasure for the event), never both at once."""
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: nothing runs beside an erasure")
+    lead_id = uuid.uuid4()
+    handle(database, person(lead_id), time=T0)
+    erased = factories.lead_erased(lead_id=lead_id)
+    erase = handlers.get(LeadErasedV1)
+    assert erase is not None
+    late = threading.Thread(
+        target=handle, args=(database, person(lead_id, 2, T0)), kwargs={"time": T0}
+    )
+    with database.transaction() as session:
+        erase(HandlerContext(session, Event(data=erased, source="/t"), OUTBOX, "t", 0, 0), erased)
+        late.start()
+        deadline = time.monotonic() + 30
+        while True:
+            with database.read() as reader:
+                if reader.execute(WAITING_FOR_A_LEAD).scalar_one():
+                    break
+            assert time.monotonic() < deadline, "the late event did not wait for the erasure"
+            time.sleep(0.05)
+    late.join(30)
+    assert rows(database, LeadRecord) == []
+    relay(database)
+    with database.transaction() as session:
+        ERASURES.purge_outbox(session, lead_ids=ERASURES.unpurged(session))
+    assert find_in_database(database, NEEDLES) == []
