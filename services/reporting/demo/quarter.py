@@ -12,13 +12,15 @@ sales will get:
   of them up: contacted (most within the SLA, some late, some never), then accepted or
   rejected with a reason, then an opportunity with an amount, then won or lost.
 * **warm**: a manager at a 50-199 company in a vertical we sell to: fit 46, a C after a
-  download or a registration (nurture); some come back later and ask for a demo, an A,
-  and leave nurture for a rep.
+  download or a registration (nurture), a B or an A after a directory referral, an event or
+  a request (sales gets it, and reports on it, accepting less of it); some nurtured ones
+  come back later and ask for a demo, an A, and leave nurture for a rep.
 * **cold**: too small, another vertical, a free-mail address or a country we do not serve:
   C or D, nurture.
 
-Feedback is planned only for hot leads and only up to ``end``: recent leads are still
-waiting for their first touch.
+Feedback is planned only for the leads sales gets from their first touchpoint, and only up
+to ``end``: recent leads are still waiting for their first touch. Leads that reach sales
+later (a second touchpoint) and purchased-list leads get none: their clocks breach.
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ from typing import Any
 
 from services.reporting.domain.periods import quarter_of
 
+# A first touchpoint of these types gives a warm lead medium engagement or more: a B or an A.
+ENGAGING_TYPES = frozenset(
+    {
+        "directory_listing",
+        "event_attendance",
+        "webinar_attendance",
+        "demo_request",
+        "pricing_request",
+        "contact_request",
+    }
+)
 REJECTION_REASONS = ("wrong_target", "no_need", "no_timeframe", "bad_data", "duplicate", "other")
 
 
@@ -326,9 +339,14 @@ def _when(
 
 
 def _feedback(
-    rng: random.Random, campaign: Campaign, first: datetime, end: datetime
+    rng: random.Random,
+    campaign: Campaign,
+    first: datetime,
+    end: datetime,
+    *,
+    quality: float = 1.0,
 ) -> tuple[Disposition, ...]:
-    """What sales reported about a hot lead, up to ``end``."""
+    """What sales reported about a lead it got, up to ``end``."""
     if rng.random() < 0.12:
         return ()  # never followed up: the SLA is breached, the lead re-assigned
     roll = rng.random()
@@ -342,11 +360,11 @@ def _feedback(
     at = first + timedelta(hours=hours)
     plan = [Disposition(at, "contacted")]
     roll = rng.random()
-    accept = 0.35 + 0.35 * campaign.quality
+    accept = 0.35 + 0.35 * campaign.quality * quality
     if roll < accept:
         at += timedelta(days=rng.uniform(0.5, 4))
         plan.append(Disposition(at, "accepted"))
-        if rng.random() < 0.3 + 0.4 * campaign.quality:
+        if rng.random() < 0.3 + 0.4 * campaign.quality * quality:
             at += timedelta(days=rng.uniform(4, 25))
             amount = Decimal(rng.randrange(8_000, 90_000, 500))
             plan.append(Disposition(at, "converted", amount=amount))
@@ -506,7 +524,11 @@ def plan(*, leads: int, end: datetime, days: int = 91, seed: int = 2031) -> Quar
             later = at + timedelta(days=rng.uniform(5, 40))
             if later <= end:
                 touches.append(Touch(later, "pricing-page", "web_form", "form", "demo_request"))
-        feedback = _feedback(rng, campaign, touches[0].at, end) if kind == "hot" else ()
+        feedback: tuple[Disposition, ...] = ()
+        if kind == "hot":
+            feedback = _feedback(rng, campaign, touches[0].at, end)
+        elif kind == "warm" and campaign.touchpoint_type in ENGAGING_TYPES:
+            feedback = _feedback(rng, campaign, touches[0].at, end, quality=0.5)
         if campaign.door == "import":
             feedback = ()  # reps ignore purchased lists: their A/B leads breach the SLA
         planned.append(PlannedLead(email, person, kind, tuple(touches), feedback))
