@@ -459,6 +459,7 @@ class Player:
             follow_up = report["follow_up"]
             shape = (
                 report["volume"]["leads"],
+                tuple(sorted((g["grade"], g["leads"]) for g in report["volume"]["grades"])),
                 tuple(stage["leads"] for stage in report["funnel"]["stages"]),
                 follow_up["assigned"],
                 follow_up["touched"],
@@ -466,7 +467,9 @@ class Player:
                 follow_up["sla_breached"],
                 follow_up["reassignments"],
             )
-            if shape[0] >= expected and shape == last:
+            # Leads are sent oldest first: once the newest are routed, routing is through.
+            newest_routed = all(lead["outcome"] for lead in report["recent_leads"])
+            if shape[0] >= expected and newest_routed and shape == last:
                 steady += 1
                 if steady >= 3:
                     return report

@@ -66,38 +66,38 @@ class Campaign:
 CAMPAIGNS: tuple[Campaign, ...] = (
     Campaign(
         "webinar-pipeline-automation", "web_form", "form", "webinar_registration", 18,
-        hot=0.35, warm=0.35, cost=Decimal(9000), quality=0.55,
+        hot=0.35, warm=0.35, cost=Decimal(72000), quality=0.55,
         follow_up_type="webinar_attendance",
     ),
     Campaign(
         "pricing-page", "web_form", "form", "pricing_request", 9,
-        hot=0.7, warm=0.2, cost=Decimal(4500), quality=0.75,
+        hot=0.7, warm=0.2, cost=Decimal(36000), quality=0.75,
     ),
     Campaign(
         "whitepaper-revops", "web_form", "form", "content_download", 16,
-        hot=0.25, warm=0.45, cost=Decimal(6000), quality=0.45,
+        hot=0.25, warm=0.45, cost=Decimal(48000), quality=0.45,
     ),
     Campaign(
         "g2-directory", "directory", "api", "directory_listing", 14,
-        hot=0.45, warm=0.3, cost=Decimal(5000), quality=0.65,
+        hot=0.45, warm=0.3, cost=Decimal(40000), quality=0.65,
         reasons=(0.25, 0.2, 0.3, 0.1, 0.1, 0.05),
     ),
     Campaign(
         "capterra-listing", "directory", "api", "directory_listing", 7,
-        hot=0.4, warm=0.3, cost=Decimal(3000), quality=0.55,
+        hot=0.4, warm=0.3, cost=Decimal(24000), quality=0.55,
     ),
     Campaign(
         "purchased-list-emea", "purchased_list", "import", "list_import", 18,
-        hot=0.15, warm=0.2, cost=Decimal(7000), quality=0.2,
+        hot=0.15, warm=0.2, cost=Decimal(56000), quality=0.2,
         reasons=(0.5, 0.15, 0.05, 0.25, 0.05, 0.0),
     ),
     Campaign(
         "saastr-europe-booth", "event", "api", "event_attendance", 10,
-        hot=0.4, warm=0.35, cost=Decimal(15000), quality=0.5, days=(0.45, 0.48),
+        hot=0.4, warm=0.35, cost=Decimal(120000), quality=0.5, days=(0.45, 0.48),
     ),
     Campaign(
         "partner-referrals", "partner", "api", "contact_request", 6,
-        hot=0.6, warm=0.25, cost=Decimal(2000), quality=0.8,
+        hot=0.6, warm=0.25, cost=Decimal(16000), quality=0.8,
         reasons=(0.2, 0.3, 0.3, 0.05, 0.1, 0.05),
     ),
 )  # fmt: skip
