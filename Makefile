@@ -12,7 +12,7 @@ PYTEST_ARGS ?=
 .PHONY: help install prereqs run lint format test test-unit test-integration test-e2e bench schemas clean
 
 help:
-	@echo "make run          run the whole system (Kafka, migrations, four services)"
+	@echo "make run          run the whole system (Kafka, migrations, five services)"
 	@echo "make test         lint, then every test (installs what it needs)"
 	@echo "make test-unit    the fast ring: no broker, SQLite only"
 	@echo "make test-e2e     the end-to-end suite only"

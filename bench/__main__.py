@@ -9,25 +9,36 @@ import os
 import tempfile
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
-from bench.results import record, table
+from bench.results import RESULTS, record, table
 from bench.runtime_roundtrip import roundtrip
-from shared.kafka.provision import kafka_bootstrap
+from shared.cloudevents import Event
+from shared.kafka.provision import ProvisionedKafka, kafka_bootstrap
+from shared.testing import factories
 from shared.testing.postgres import LocalPostgres
 
 
 @contextlib.contextmanager
+def postgres_server() -> Iterator[str]:
+    """LEADFLOW_TEST_POSTGRES_URL, or a throwaway local cluster."""
+    explicit = os.environ.get("LEADFLOW_TEST_POSTGRES_URL")
+    if explicit:
+        yield explicit
+        return
+    with LocalPostgres() as server:
+        yield server.url
+
+
+@contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
-    """A fresh database on LEADFLOW_TEST_POSTGRES_URL, or on a throwaway local cluster."""
-    with contextlib.ExitStack() as stack:
-        server = os.environ.get("LEADFLOW_TEST_POSTGRES_URL")
-        if not server:
-            server = stack.enter_context(LocalPostgres()).url
+    """A fresh database on the server of :func:`postgres_server`."""
+    with postgres_server() as server:
         name = f"bench_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(server, autocommit=True) as connection:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
@@ -40,16 +51,9 @@ def postgres_database() -> Iterator[str]:
                 )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=20_000, help="records in the flood run")
-    parser.add_argument("--paced-records", type=int, default=5_000)
-    parser.add_argument("--rate", type=float, default=500.0, help="offered records/s, paced run")
-    parser.add_argument("--backends", default="sqlite,postgresql")
-    args = parser.parse_args()
+def run_runtime(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
-    with kafka_bootstrap() as kafka, tempfile.TemporaryDirectory() as scratch:
-        print(kafka.describe())
+    with tempfile.TemporaryDirectory() as scratch:
         for backend in args.backends.split(","):
             for mode, records, rate in (
                 ("flood", args.records, None),
@@ -68,25 +72,103 @@ def main() -> None:
                             rate=rate,
                         )
                     )
-                rows.append(
-                    {"hop": "runtime round trip", "database": backend, "mode": mode, **figures}
-                )
+                rows.append({"database": backend, "mode": mode, **figures})
                 print(table(rows[-1:], list(rows[-1])), flush=True)
-    columns = [
-        "database",
-        "mode",
-        "records",
-        "offered_per_s",
-        "records_per_s",
-        "p50_ms",
-        "p95_ms",
-        "p99_ms",
-        "payload_bytes",
-    ]
-    print()
-    print(table(rows, columns))
-    path = record("runtime_roundtrip", {"runs": rows})
-    print(f"\nwritten to {path}")
+    record("runtime_roundtrip", {"runs": rows})
+    return rows
+
+
+def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str, Any]:
+    from bench.pipeline import configure_routing, latency, raw_relay, throughput
+    from tests.system import System
+
+    sizes = tuple(
+        len(Event(data=make(), source="/bench").value())
+        for make in (factories.lead_ingested, factories.lead_scored, factories.lead_routed)
+    )
+    with postgres_server() as server, tempfile.TemporaryDirectory() as work:
+        system = System(
+            bootstrap_servers=kafka.bootstrap_servers,
+            postgres_url=server,
+            workdir=Path(work),
+            fast=False,
+        )
+        with system:
+            configure_routing(system)
+            flow = asyncio.run(throughput(system, leads=args.leads))
+            print(f"throughput: {flow}", flush=True)
+            paced = asyncio.run(latency(system, leads=args.latency_leads, rate=args.latency_rate))
+            print(f"latency: {paced}", flush=True)
+    raw = asyncio.run(raw_relay(kafka.bootstrap_servers, records=args.leads, sizes=sizes))  # type: ignore[arg-type]
+    print(f"raw relay: {raw}", flush=True)
+    figures = {
+        "throughput": flow,
+        "latency": paced,
+        "raw_relay": raw,
+        "share_of_raw_relay": round(flow["routed_per_s"] / raw["records_per_s"], 3),
+    }
+    record("pipeline", figures)
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument(
+        "sections",
+        nargs="*",
+        default=["runtime", "pipeline"],
+        help="runtime, pipeline (default: both)",
+    )
+    parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench")
+    parser.add_argument("--records", type=int, default=20_000, help="runtime: flood records")
+    parser.add_argument("--paced-records", type=int, default=5_000)
+    parser.add_argument("--rate", type=float, default=500.0, help="runtime: offered records/s")
+    parser.add_argument("--backends", default="sqlite,postgresql")
+    parser.add_argument("--leads", type=int, default=20_000, help="pipeline: leads in the flood")
+    parser.add_argument("--latency-leads", type=int, default=3_000)
+    parser.add_argument("--latency-rate", type=float, default=200.0, help="leads/s offered")
+    args = parser.parse_args()
+    if args.quick:
+        args.records, args.paced_records, args.leads, args.latency_leads = 2_000, 500, 1_000, 400
+    with kafka_bootstrap() as kafka:
+        print(kafka.describe())
+        if "runtime" in args.sections:
+            rows = run_runtime(kafka, args)
+            print()
+            print(
+                table(
+                    rows,
+                    [
+                        "database",
+                        "mode",
+                        "records",
+                        "offered_per_s",
+                        "records_per_s",
+                        "p50_ms",
+                        "p95_ms",
+                        "p99_ms",
+                        "payload_bytes",
+                    ],
+                )
+            )
+        if "pipeline" in args.sections:
+            figures = run_pipeline(kafka, args)
+            print()
+            flow, paced = figures["throughput"], figures["latency"]
+            summary = {
+                "flood_leads": flow["leads"],
+                "accept_per_s": flow["accept_per_s"],
+                "routed_per_s": flow["routed_per_s"],
+                "raw_relay_per_s": figures["raw_relay"]["records_per_s"],
+                "share_of_raw": figures["share_of_raw_relay"],
+                "paced_leads": paced["leads"],
+                "offered_per_s": paced["offered_per_s"],
+                "p50_ms": paced["p50_ms"],
+                "p95_ms": paced["p95_ms"],
+                "p99_ms": paced["p99_ms"],
+            }
+            print(table([summary], list(summary)))
+    print(f"\nwritten to {RESULTS}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The floor under every service: one hop of the runtime on the real broker.
 
 A producer sends CloudEvents to ``leads.ingested``; the probe service's consumer decodes
-each, runs a handler that writes one row, records the event id, commits the database, then
-commits the offset. Latency is from the send to the database commit of that record.
+each, runs a handler that writes one row and emits one event (as every service's hop does),
+records the event id, commits the database, then commits the offset; the relay publishes
+the emitted events. Latency is from the send to the database commit of that record.
 
 * flood: every record offered at once; the figure is sustained records/s.
 * paced: records offered at a fixed rate; the figures are latency percentiles.
@@ -74,7 +75,9 @@ async def roundtrip(
     runtime = ServiceRuntime(
         DEFINITION, settings, consumer_hooks=ConsumerHooks(after_db_commit=after_commit)
     )
-    events = [Event(data=factories.lead_ingested(), source="/bench") for _ in range(records)]
+    events = [
+        Event(data=factories.lead_ingested(probe="emit"), source="/bench") for _ in range(records)
+    ]
     payload_bytes = statistics.mean(len(event.value()) for event in events[:100])
     sent_at: dict[str, float] = {}
     await runtime.start()

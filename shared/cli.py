@@ -197,7 +197,7 @@ def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
 def up(
     only: Annotated[list[str] | None, typer.Option(help="Start only these services")] = None,
 ) -> None:
-    """Run the whole system on embedded defaults: Kafka, migrations, all four services."""
+    """Run the whole system on embedded defaults: Kafka, migrations, all five services."""
     platform = PlatformSettings()
     definitions = [load(name) for name in only] if only else load_all()
     # A SIGTERM to `leadflow up` stops the system as Ctrl-C does.

@@ -16,6 +16,8 @@ import asyncio
 import contextlib
 import json
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -60,16 +62,36 @@ class Outbox:
         return event
 
     def add_event(self, session: Session, event: Event[EventPayload]) -> None:
-        session.execute(
-            self.tables.outbox.insert().values(
-                event_id=event.id,
-                topic=topic_for(type(event.data)).name,
-                key=event.subject,
-                headers=json.dumps([[k, v.decode()] for k, v in event.headers()]),
-                payload=event.value().decode(),
-                created_at=datetime.now(UTC),
-            )
-        )
+        row = {
+            "event_id": event.id,
+            "topic": topic_for(type(event.data)).name,
+            "key": event.subject,
+            "headers": json.dumps([[k, v.decode()] for k, v in event.headers()]),
+            "payload": event.value().decode(),
+            "created_at": datetime.now(UTC),
+        }
+        buffer: list[dict[str, Any]] | None = session.info.get(_BUFFER)
+        if buffer is not None:
+            buffer.append(row)
+        else:
+            session.execute(self.tables.outbox.insert().values(**row))
+
+    @contextmanager
+    def buffered(self, session: Session) -> Iterator[None]:
+        """Collect the rows added inside the block and write them in one multi-row insert
+        when it ends; nothing is written if it raises. For a whole transaction only: inside
+        a savepoint that may roll back alone, write rows at once instead."""
+        session.info[_BUFFER] = []
+        try:
+            yield
+            rows = session.info[_BUFFER]
+            if rows:
+                session.execute(self.tables.outbox.insert(), rows)
+        finally:
+            session.info.pop(_BUFFER, None)
+
+
+_BUFFER = "leadflow.outbox.buffer"
 
 
 def _advisory_key(service: str) -> int:

@@ -75,10 +75,18 @@ def capture(
         raise Rejected(result.errors)
     normalized = result.lead
     _screen(session, normalized, settings=settings, now=now)
+    occurred_at = normalized.occurred_at or now
+    # Event time: when the submission happened, never later than its receipt. A backfill,
+    # an import of last month's trade show or a late CRM sync carries its own time; the
+    # event and a lead it creates are dated by it, so every service downstream sees the
+    # lead's history as it happened (scoring grades as of the event's time).
+    event_time = min(occurred_at, now)
     lead, merged_on = _find(session, normalized, submission)
     account = _account(session, normalized, settings=settings, now=now)
     if lead is None:
-        lead = _create(session, normalized, submission, account=account, now=now)
+        lead = _create(
+            session, normalized, submission, account=account, now=now, created_at=event_time
+        )
         change: Literal["created", "merged"] = "created"
     else:
         change = "merged"
@@ -98,7 +106,7 @@ def capture(
         campaign=normalized.campaign or submission.campaign,
         utm=normalized.utm.model_dump(exclude_none=True),
         reference=submission.reference,
-        occurred_at=normalized.occurred_at or now,
+        occurred_at=occurred_at,
         received_at=now,
     )
     session.add(touchpoint)
@@ -113,7 +121,7 @@ def capture(
             touchpoint=touchpoint_contract(touchpoint),
             touchpoint_count=lead.touchpoint_count,
         ),
-        time=now,
+        time=event_time,
     )
     return Captured(
         lead_id=lead.id,
@@ -262,6 +270,7 @@ def _create(
     *,
     account: Account | None,
     now: datetime,
+    created_at: datetime,
 ) -> Lead:
     lead = Lead(
         id=uuid.uuid4(),
@@ -273,7 +282,7 @@ def _create(
         source=normalized.source or submission.source,
         campaign=normalized.campaign or submission.campaign,
         touchpoint_count=0,
-        created_at=now,
+        created_at=created_at,
         updated_at=now,
         **{name: getattr(normalized, name) for name in _UPDATABLE},
     )

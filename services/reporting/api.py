@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -23,6 +24,13 @@ from services.reporting.domain.attribution import MODELS, Attribution, attribute
 from services.reporting.domain.filters import Filters
 from services.reporting.domain.followup import FollowUp, SpeedWeek, follow_up, speed_by_week
 from services.reporting.domain.funnel import Funnel, funnel
+from services.reporting.domain.journey import (
+    RECENT_SHOWN,
+    LeadJourney,
+    LeadSummary,
+    journey,
+    recent_leads,
+)
 from services.reporting.domain.leads import Lead, build_leads
 from services.reporting.domain.loop import Loop, loop
 from services.reporting.domain.periods import QUARTER_PATTERN, Period, quarter_period
@@ -195,6 +203,28 @@ def get_report(
         as_of=_as_of(as_of),
         model=model,
     )
+
+
+@router.get("/v1/leads", summary="The latest created leads: origin, grade, owner, SLA clock")
+def get_recent_leads(
+    leads: Leads,
+    filters: QueryFilters,
+    limit: Annotated[int, Query(ge=1, le=500, description="How many, newest first")] = RECENT_SHOWN,
+) -> list[LeadSummary]:
+    return recent_leads(leads, filters, limit=limit)
+
+
+@router.get(
+    "/v1/leads/{lead_id}",
+    summary="One lead's journey: source, campaign, grades, assignments, SLA, feedback",
+    response_model=LeadJourney,
+    responses={404: {"description": "No ingested event of this lead has been read yet"}},
+)
+def get_lead(lead_id: uuid.UUID, session: ReadSession) -> Any:
+    found = journey(repository.load_facts(session=session, lead_id=lead_id))
+    if found is None:
+        return problem(404, "path.lead_id", f"no lead {lead_id} in the read model (yet)")
+    return found
 
 
 @router.get("/v1/dimensions", summary="The values each filter can take")

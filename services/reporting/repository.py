@@ -3,6 +3,7 @@ and the costs and targets people enter."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -70,8 +71,17 @@ def _table(model: type[ReportingModel]) -> Any:
     return model.__table__  # type: ignore[attr-defined]
 
 
-def load_facts(*, session: Session) -> Facts:
-    """Every fact, as domain records (plain rows, no ORM objects: this reads them all)."""
+def load_facts(*, session: Session, lead_id: uuid.UUID | None = None) -> Facts:
+    """Every fact, as domain records (plain rows, no ORM objects: this reads them all); with
+    ``lead_id``, only that lead's (by the lead id index)."""
+
+    def rows(model: type[ReportingModel]) -> Any:
+        table = _table(model)
+        query = select(table)
+        if lead_id is not None:
+            query = query.where(table.c.lead_id == lead_id)
+        return session.execute(query)
+
     touchpoints = tuple(
         TouchpointRecord(
             touchpoint_id=row.touchpoint_id,
@@ -88,7 +98,7 @@ def load_facts(*, session: Session) -> Facts:
             region=row.region,
             vertical=row.vertical,
         )
-        for row in session.execute(select(_table(TouchpointFact)))
+        for row in rows(TouchpointFact)
     )
     grades = tuple(
         GradeRecord(
@@ -98,7 +108,7 @@ def load_facts(*, session: Session) -> Facts:
             scored_at=row.scored_at,
             touchpoint_id=row.touchpoint_id,
         )
-        for row in session.execute(select(_table(GradeFact)))
+        for row in rows(GradeFact)
     )
     assignments = tuple(
         AssignmentRecord(
@@ -110,8 +120,9 @@ def load_facts(*, session: Session) -> Facts:
             team_id=row.team_id,
             reassignment_of=row.reassignment_of,
             sla_due_at=row.sla_due_at,
+            rep_name=row.rep_name,
         )
-        for row in session.execute(select(_table(AssignmentFact)))
+        for row in rows(AssignmentFact)
     )
     sla = tuple(
         SlaRecord(
@@ -124,7 +135,7 @@ def load_facts(*, session: Session) -> Facts:
             rep_id=row.rep_id,
             team_id=row.team_id,
         )
-        for row in session.execute(select(_table(SlaFact)))
+        for row in rows(SlaFact)
     )
     feedback = tuple(
         FeedbackRecord(
@@ -135,7 +146,7 @@ def load_facts(*, session: Session) -> Facts:
             rejection_reason=row.rejection_reason,
             amount=from_cents(row.amount_cents) if row.amount_cents is not None else None,
         )
-        for row in session.execute(select(_table(FeedbackFact)))
+        for row in rows(FeedbackFact)
     )
     return Facts(
         touchpoints=touchpoints,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.reporting.api import router
-from services.reporting.cli import app as cli
+from services.reporting.cli import cli
 from services.reporting.dashboard import router as dashboard
 from services.reporting.handlers import handlers
 from services.reporting.models import TABLES, metadata

@@ -1,4 +1,17 @@
-"""The consumers of leads.scored, leads.feedback and leads.erased."""
+"""The consumers of leads.scored, leads.feedback and leads.erased.
+
+A score is routed **as of its time** (``scored_at``) when that lies in the past, else as of
+the clock: the decision (availability, out of office) and the follow-up clock start when the
+lead was graded. Live, that is a few milliseconds ago; for a backfill or a replay of history
+it is when it happened, so the decision and its SLA are the same whenever the event is read,
+and feedback dated after the assignment is measured against that clock. A deadline that lies
+in the past already is handled by the SLA worker on its next poll, as one passed while no
+instance was running (:mod:`services.routing.timers`): breached and re-assigned then, unless
+feedback stopped the clock first (feedback that arrived before the score is kept and applied
+in the transaction that assigns the lead).
+
+An erasure (``leads.erased``) is applied as of the clock: see :func:`assigning.on_erased`.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +26,7 @@ def build_handlers(clock: Clock) -> Handlers:
 
     @handlers.on(LeadScoredV1)
     def route_scored_lead(context: HandlerContext, payload: LeadScoredV1) -> None:
-        now = clock()
+        now = min(clock(), payload.scored_at)
 
         def emit(event: EventPayload) -> None:
             context.emit(event, time=now)

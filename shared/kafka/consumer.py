@@ -373,59 +373,78 @@ class EventConsumer:
         with self.db.transaction() as session:
             seen = self._already_processed(session, records)
             rows: list[dict[str, Any]] = []
-            for index, record in enumerate(records):
-                try:
-                    event = decode(record.headers, record.value)
-                except MalformedEvent as error:
-                    outcome.failure = _Failure(error, malformed=True)
-                    break
-                handler = self.handlers.get(type(event.data))
-                if event.id in seen or handler is None:
-                    # Already processed, or a type this consumer does not act on.
-                    if event.id in seen:
-                        self._metric(EVENTS_DUPLICATE, record).inc()
-                    outcome.done = index + 1
-                    continue
-                logical = self.names.logical(record.topic)
-                row = {
-                    "consumer": self.name,
-                    "event_id": event.id,
-                    "topic": logical,
-                    "partition": record.partition,
-                    "offset": record.offset,
-                    "outcome": "processed",
-                    "processed_at": datetime.now(UTC),
-                }
-                context = HandlerContext(
-                    session, event, self.outbox, logical, record.partition, record.offset
+            # The fast path writes the events its handlers emit in one insert before the
+            # commit; with a savepoint per record they must be written as they come.
+            emitting = contextlib.nullcontext() if isolate else self.outbox.buffered(session)
+            with emitting:
+                self._handle_records(
+                    session, records, isolate=isolate, seen=seen, rows=rows, outcome=outcome
                 )
-                structlog.contextvars.bind_contextvars(event_id=event.id, lead_id=event.subject)
-                try:
-                    if isolate:
-                        with session.begin_nested():
-                            handler(context, event.data)
-                            session.execute(processed.insert().values(**row))
-                    else:
-                        handler(context, event.data)
-                        rows.append(row)
-                except Exception as error:
-                    if is_transient(error):
-                        raise
-                    self._metric(EVENTS_FAILED, record).inc()
-                    if not isolate:
-                        raise _HandlerFailed(index, _Failure(error)) from error
-                    outcome.failure = _Failure(error)
-                    break
-                finally:
-                    structlog.contextvars.unbind_contextvars("event_id", "lead_id")
-                seen.add(event.id)
-                outcome.done = index + 1
-                outcome.effects += 1
             if rows:
                 session.execute(processed.insert(), rows)
             if self.hooks.before_db_commit:
                 self.hooks.before_db_commit(records[: outcome.done])
         return outcome
+
+    def _handle_records(
+        self,
+        session: Session,
+        records: Sequence[Record],
+        *,
+        isolate: bool,
+        seen: set[str],
+        rows: list[dict[str, Any]],
+        outcome: _BatchOutcome,
+    ) -> None:
+        processed = self.tables.processed_events
+        for index, record in enumerate(records):
+            try:
+                event = decode(record.headers, record.value)
+            except MalformedEvent as error:
+                outcome.failure = _Failure(error, malformed=True)
+                break
+            handler = self.handlers.get(type(event.data))
+            if event.id in seen or handler is None:
+                # Already processed, or a type this consumer does not act on.
+                if event.id in seen:
+                    self._metric(EVENTS_DUPLICATE, record).inc()
+                outcome.done = index + 1
+                continue
+            logical = self.names.logical(record.topic)
+            row = {
+                "consumer": self.name,
+                "event_id": event.id,
+                "topic": logical,
+                "partition": record.partition,
+                "offset": record.offset,
+                "outcome": "processed",
+                "processed_at": datetime.now(UTC),
+            }
+            context = HandlerContext(
+                session, event, self.outbox, logical, record.partition, record.offset
+            )
+            structlog.contextvars.bind_contextvars(event_id=event.id, lead_id=event.subject)
+            try:
+                if isolate:
+                    with session.begin_nested():
+                        handler(context, event.data)
+                        session.execute(processed.insert().values(**row))
+                else:
+                    handler(context, event.data)
+                    rows.append(row)
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                self._metric(EVENTS_FAILED, record).inc()
+                if not isolate:
+                    raise _HandlerFailed(index, _Failure(error)) from error
+                outcome.failure = _Failure(error)
+                break
+            finally:
+                structlog.contextvars.unbind_contextvars("event_id", "lead_id")
+            seen.add(event.id)
+            outcome.done = index + 1
+            outcome.effects += 1
 
     def _count(self, records: Sequence[Record], seconds_each: float) -> None:
         for record in records:

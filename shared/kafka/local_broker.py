@@ -88,8 +88,15 @@ def kafka_version(pom: Path = KAFKA_POM) -> str:
 
 
 def new_cluster_id() -> str:
-    """16 random bytes, URL-safe base64 without padding: the form Kafka's StorageTool wants."""
-    return base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+    """16 random bytes, URL-safe base64 without padding: the form Kafka's StorageTool wants.
+
+    Like Kafka's own ``Uuid.randomUuid``, never one that starts with ``-``: a command line
+    would read it as an option.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(os.urandom(16)).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @contextlib.contextmanager
@@ -294,8 +301,7 @@ class LocalKafka:
                 *jvm,
                 "kafka.tools.StorageTool",
                 "format",
-                "-t",
-                new_cluster_id(),
+                f"--cluster-id={new_cluster_id()}",
                 "-c",
                 str(properties),
             ],

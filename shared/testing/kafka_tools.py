@@ -47,6 +47,22 @@ async def produce_raw(
         await producer.stop()
 
 
+async def assign_whole_topic(
+    consumer: AIOKafkaConsumer, topic: str, *, timeout: float = 30.0
+) -> list[TopicPartition]:
+    """Assign every partition of ``topic`` to a started consumer without a group."""
+    partitions = consumer.partitions_for_topic(topic)
+    deadline = time.monotonic() + timeout
+    while not partitions and time.monotonic() < deadline:
+        await consumer._client.force_metadata_update()
+        partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise AssertionError(f"topic {topic} does not exist")
+    assignment = [TopicPartition(topic, partition) for partition in sorted(partitions)]
+    consumer.assign(assignment)
+    return assignment
+
+
 async def read_topic(
     bootstrap_servers: str, topic: str, *, count: int, timeout: float = 30.0
 ) -> list[ConsumerRecord[bytes, bytes]]:
@@ -57,15 +73,8 @@ async def read_topic(
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
     try:
-        partitions = consumer.partitions_for_topic(topic)
         deadline = time.monotonic() + timeout
-        while not partitions and time.monotonic() < deadline:
-            await consumer._client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
-        if not partitions:
-            raise AssertionError(f"topic {topic} does not exist")
-        assignment = [TopicPartition(topic, partition) for partition in sorted(partitions)]
-        consumer.assign(assignment)
+        assignment = await assign_whole_topic(consumer, topic, timeout=timeout)
         await consumer.seek_to_beginning(*assignment)
         while len(records) < count and time.monotonic() < deadline:
             batches = await consumer.getmany(timeout_ms=200)

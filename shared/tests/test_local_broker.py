@@ -37,6 +37,13 @@ def test_cluster_ids_are_16_random_bytes_in_url_safe_base64() -> None:
     assert "=" not in first
 
 
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One in 64 random ids would: the storage tool took it for an option and failed."""
+    draws = iter([b"\xfb" + bytes(15), b"\x00" * 16])  # the first encodes to "-w..."
+    monkeypatch.setattr("shared.kafka.local_broker.os.urandom", lambda n: next(draws))
+    assert new_cluster_id() == base64.urlsafe_b64encode(b"\x00" * 16).decode().rstrip("=")
+
+
 @pytest.mark.skipif(shutil.which("java") is None, reason="needs a JRE")
 async def test_a_local_broker_survives_a_crash_and_stops_by_pid(tmp_path: Path) -> None:
     broker = LocalKafka(cache_dir=PlatformSettings().cache_dir, runs_dir=tmp_path, partitions=1)

@@ -226,3 +226,33 @@ async def test_events_committed_while_kafka_was_out_of_reach_are_published_once(
     assert sorted(decode(r.headers, r.value).data.lead_id for r in records) == sorted(
         p.lead_id for p in payloads
     )
+
+
+async def test_when_a_commit_fails_each_record_is_isolated_and_only_its_events_are_lost(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    """A constraint that breaks only at commit: the batch is re-run with a savepoint per
+    record; the breaking record is dead-lettered with nothing it emitted, the others pass
+    with their events."""
+    names = runtime.names
+    lead_id = uuid.uuid4()  # one partition, one batch, this order
+    events = [
+        Event(data=factories.lead_ingested(lead_id=lead_id, probe=script), source="/test")
+        for script in ("emit,unique:k1", "emit,unique:k1", "emit")
+    ]
+    kept_first, clashing, kept_last = events
+    await produce(kafka_bootstrap_servers, names.physical("leads.ingested"), events)
+
+    await eventually(lambda: effect_count(database, kept_last.id) == 1)
+    assert effect_count(database, kept_first.id) == 1
+    assert effect_count(database, clashing.id) == 0
+    [dead] = await read_topic(
+        kafka_bootstrap_servers, names.physical("leads.ingested.dlq"), count=1
+    )
+    assert header(dead.headers, "ce_id") == clashing.id
+    assert header(dead.headers, "dlq_error_type") == "IntegrityError"
+    await eventually(lambda: runtime.relay.pending_count() == 0)
+    scored = await read_topic(
+        kafka_bootstrap_servers, names.physical("leads.scored"), count=3, timeout=3.0
+    )
+    assert len(scored) == 2  # one event each from the two records that passed

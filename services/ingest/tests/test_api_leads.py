@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from sqlalchemy import select
 
-from services.ingest.models import Account, IdempotentRequest, Lead, Touchpoint
+from services.ingest.models import TABLES, Account, IdempotentRequest, Lead, Touchpoint
 from services.ingest.tests.conftest import Ingest, count, outbox_events
+from shared.db import Database
 
 ADA = {
     "email": "Ada.Lovelace@Analytical-Engines.co.uk",
@@ -249,3 +253,40 @@ async def test_answers_older_than_the_retention_are_forgotten(ingest: Ingest) ->
         )
     assert (kept, purged) == (0, 1)
     assert count(ingest.database, IdempotentRequest) == 0
+
+
+def event_times(database: Database) -> list[datetime]:
+    """The CloudEvents ``time`` of each leads.ingested event in the outbox, oldest first."""
+    outbox = TABLES.outbox
+    with database.read() as session:
+        rows = session.execute(
+            select(outbox.c.headers).where(outbox.c.topic == "leads.ingested").order_by(outbox.c.id)
+        ).all()
+    return [
+        datetime.fromisoformat(dict(json.loads(headers))["ce_time"].replace("Z", "+00:00"))
+        for (headers,) in rows
+    ]
+
+
+async def test_a_submission_is_dated_by_when_it_happened_never_later_than_received(
+    ingest: Ingest,
+) -> None:
+    before = datetime.now(UTC)
+    # A backfill: last month's trade show, imported today.
+    past = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
+    first = await ingest.client.post("/v1/leads", json={**ADA, "occurred_at": past.isoformat()})
+    assert first.status_code == 202, first.text
+    # A client clock ahead of ours: the event cannot have happened after we received it.
+    ahead = datetime.now(UTC) + timedelta(days=2)
+    again = await ingest.client.post("/v1/leads", json={**ADA, "occurred_at": ahead.isoformat()})
+    assert again.status_code == 202, again.text
+
+    created, merged = outbox_events(ingest.database)
+    assert created["lead"]["created_at"].startswith("2026-01-05T09:30:00")
+    assert created["touchpoint"]["occurred_at"].startswith("2026-01-05T09:30:00")
+    # The merge keeps the lead's creation time; its touchpoint keeps the time it was given.
+    assert merged["lead"]["created_at"] == created["lead"]["created_at"]
+    assert datetime.fromisoformat(merged["touchpoint"]["occurred_at"]) == ahead
+    first_time, second_time = event_times(ingest.database)
+    assert first_time == past
+    assert before <= second_time <= datetime.now(UTC)

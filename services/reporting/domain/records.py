@@ -50,6 +50,7 @@ class AssignmentRecord:
     team_id: str | None = None
     reassignment_of: UUID | None = None
     sla_due_at: datetime | None = None
+    rep_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,7 @@ from services.reporting.domain.attribution import MODELS, Attribution, attribute
 from services.reporting.domain.filters import Filters
 from services.reporting.domain.followup import FollowUp, SpeedWeek, follow_up, speed_by_week
 from services.reporting.domain.funnel import Funnel, funnel
+from services.reporting.domain.journey import LeadSummary, recent_leads
 from services.reporting.domain.leads import Lead, build_leads
 from services.reporting.domain.loop import Loop, loop
 from services.reporting.domain.periods import quarter_of
@@ -43,6 +44,7 @@ class Report:
     spend: list[CampaignSpend]
     targets: list[TargetActual]
     dimensions: Dimensions
+    recent_leads: list[LeadSummary]
 
 
 def dimensions(leads: list[Lead]) -> Dimensions:
@@ -81,4 +83,5 @@ def report(
         spend=spend(leads, costs, filters, model=model),
         targets=targets(leads, target_records, filters),
         dimensions=dimensions(leads),
+        recent_leads=recent_leads(leads, filters),
     )

@@ -266,6 +266,34 @@ function renderCampaigns(rows) {
   ], rows);
 }
 
+function when(value) {
+  return value ? new Date(value).toISOString().slice(0, 16).replace("T", " ") : "–";
+}
+
+function renderRecentLeads(rows) {
+  fillTable("leads-table", [
+    ["created (UTC)", (r) => when(r.created_at)],
+    ["source", (r) => r.source || "–"],
+    ["campaign", (r) => r.campaign || "–"],
+    ["grade", (r) => r.grade || "–"],
+    ["stage", (r) => r.stage],
+    ["routed", (r) => r.outcome || "–"],
+    ["rep", (r) => r.rep_name || r.rep_id || "–"],
+    ["team", (r) => r.team_id || "–"],
+    ["SLA due (UTC)", (r) => when(r.sla_due_at)],
+    ["SLA", (r) => r.sla_status || "–"],
+  ], rows);
+  const table = document.getElementById("leads-table");
+  rows.forEach((row, index) => {
+    const line = table.tBodies[0].rows[index];
+    const link = document.createElement("a");
+    link.href = `v1/leads/${row.lead_id}`;
+    link.textContent = line.cells[0].textContent;
+    line.cells[0].replaceChildren(link);
+    line.dataset.leadId = row.lead_id;
+  });
+}
+
 function updateCsvLinks(query) {
   for (const link of document.querySelectorAll("a.csv")) {
     link.href = `v1/metrics/${link.dataset.metric}.csv?${query}`;
@@ -291,6 +319,7 @@ async function refresh() {
     renderAttribution(report.attribution, form.elements.model.value);
     renderTargets(report.targets);
     renderCampaigns(report.spend);
+    renderRecentLeads(report.recent_leads);
   } catch (failure) {
     error.textContent = failure.message;
     error.hidden = false;

@@ -326,6 +326,7 @@ def facts(scenario: list[Event[EventPayload]] | None = None) -> Facts:
                     team_id=data.team_id,
                     reassignment_of=data.reassignment_of,
                     sla_due_at=data.sla_due_at,
+                    rep_name=data.rep.name if data.rep else None,
                 )
             )
         elif isinstance(data, LeadSlaV1):

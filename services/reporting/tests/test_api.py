@@ -319,3 +319,48 @@ async def test_bad_input_is_refused_naming_the_field(
     [detail] = response.json()["detail"]
     assert detail["loc"] == location
     assert message in detail["msg"]
+
+
+async def test_a_leads_journey_and_the_recent_leads(client: httpx.AsyncClient) -> None:
+    journey = await get(client, f"/v1/leads/{scenario.LEADS['L2']}")
+    lead = journey["lead"]
+    assert (lead["source"], lead["campaign"], lead["grade"], lead["stage"]) == (
+        "web_form",
+        "webinar",
+        "A",
+        "mql",
+    )
+    assert (lead["rep_id"], lead["rep_name"], lead["team_id"], lead["sla_status"]) == (
+        "r1",
+        "R1",
+        "emea",
+        "met",
+    )
+    assert lead["sla_due_at"].startswith("2026-01-08T10:05:00")
+    assert [a["sla_status"] for a in journey["assignments"]] == ["breached", "met"]
+    assert [f["status"] for f in journey["feedback"]] == ["contacted", "rejected"]
+    assert journey["speed_to_first_touch_seconds"] == 28 * 3600
+    won = await get(client, f"/v1/leads/{scenario.LEADS['L1']}")
+    assert (won["lead"]["stage"], float(won["pipeline"]), float(won["revenue"])) == (
+        "won",
+        10000.0,
+        12000.0,
+    )
+
+    # L7 was never ingested: it is nowhere, its journey included.
+    missing = await client.get(f"/v1/leads/{scenario.LEADS['L7']}")
+    assert missing.status_code == 404
+    assert missing.json()["detail"][0]["loc"] == ["path", "lead_id"]
+    malformed = await client.get("/v1/leads/not-a-uuid")
+    assert malformed.status_code == 422
+    assert malformed.json()["detail"][0]["loc"] == ["path", "lead_id"]
+
+    recent = await get(client, "/v1/leads", limit=2, **Q1)
+    assert [row["lead_id"] for row in recent] == [
+        str(scenario.LEADS["L9"]),
+        str(scenario.LEADS["L8"]),
+    ]
+    assert (await client.get("/v1/leads", params={"limit": 0})).status_code == 422
+    report = await get(client, "/v1/report", **Q1)
+    assert len(report["recent_leads"]) == 7
+    assert report["recent_leads"][0] == recent[0]

@@ -128,6 +128,23 @@ async def check_charts(page: Page) -> None:
         "7,200",
         "1.20\u00d7",  # times
     ]
+    # The recent leads, newest first: L9 (02-03), rejected as bad data by r3 within its SLA.
+    leads = await page.locator("#leads-table tbody tr").all_inner_texts()
+    assert len(leads) == 7
+    assert leads[0].split("\t") == [
+        "2026-02-03 10:00",
+        "directory",
+        "directory",
+        "B",
+        "mql",
+        "assigned",
+        "R3",
+        "americas",
+        "2026-02-04 10:02",
+        "met",
+    ]
+    link = await page.locator("#leads-table tbody tr >> nth=0 >> a").get_attribute("href")
+    assert link == f"v1/leads/{scenario.LEADS['L9']}"
 
 
 async def test_the_dashboard_shows_the_scenarios_numbers(dashboard_url: str) -> None:

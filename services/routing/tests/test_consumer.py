@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import jsonschema
 import pytest
@@ -105,3 +106,64 @@ async def test_feedback_that_comes_before_its_assignment_is_applied_over_the_bro
     met = decode(record.headers, record.value).data
     assert isinstance(met, LeadSlaV1)
     assert (met.status, met.rep_id, met.lead_id) == ("met", "ana", lead.lead_id)
+
+
+async def test_a_score_from_the_past_is_routed_as_of_its_time(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    """A backfill: two leads graded a month before the clock. Each is decided, and its clock
+    started, as of its score's time. The one whose contact (kept, it came first) was within
+    its deadline meets it; the other's deadline has long passed, so the SLA worker breaches
+    it on its next poll and re-assigns it now, as it does for a deadline passed while down."""
+    from shared.contracts import LeadSlaV1
+    from shared.testing import factories
+
+    now = START + timedelta(days=30)
+    definition = build_definition(clock=FakeClock(now))
+    settings = service_settings(
+        definition,
+        database=database,
+        topic_names=topic_names,
+        bootstrap_servers=kafka_bootstrap_servers,
+        sla_poll_interval_ms=50,
+    )
+    standard_team(database, rep("ana", "dach"), rep("ben", "dach"))
+    followed, forgotten = scored("A"), scored("A", scored_at=START + timedelta(minutes=1))
+    contacted = factories.lead_feedback(
+        lead_id=followed.lead_id,
+        status="contacted",
+        occurred_at=START + timedelta(hours=2),
+        source="hubspot",
+    )
+    runtime = ServiceRuntime(definition, settings)
+    async with running_runtime(runtime):
+        await produce(
+            kafka_bootstrap_servers,
+            runtime.names.physical("leads.feedback"),
+            [Event(data=contacted, source="/leadflow/ingest")],
+        )
+        await produce(
+            kafka_bootstrap_servers,
+            runtime.names.physical("leads.scored"),
+            [Event(data=lead, source="/leadflow/scoring") for lead in (followed, forgotten)],
+        )
+        routed = await read_topic(
+            kafka_bootstrap_servers, runtime.names.physical("leads.routed"), count=3
+        )
+        clocks = await read_topic(
+            kafka_bootstrap_servers, runtime.names.physical("leads.sla"), count=3
+        )
+    decisions = [decode(r.headers, r.value).data for r in routed]
+    assert all(isinstance(d, LeadRoutedV1) for d in decisions)
+    first = {d.lead_id: d for d in reversed(decisions) if isinstance(d, LeadRoutedV1)}
+    assert first[followed.lead_id].routed_at == START
+    assert first[followed.lead_id].sla_due_at == START + timedelta(days=1)
+    assert first[forgotten.lead_id].routed_at == START + timedelta(minutes=1)
+    [again] = [d for d in decisions if isinstance(d, LeadRoutedV1) and d.reassignment_of]
+    assert (again.lead_id, again.routed_at, again.attempt) == (forgotten.lead_id, now, 2)
+    statuses = sorted(
+        (str(event.lead_id == followed.lead_id), event.status)
+        for event in (decode(r.headers, r.value).data for r in clocks)
+        if isinstance(event, LeadSlaV1)
+    )
+    assert statuses == [("False", "breached"), ("False", "reassigned"), ("True", "met")]

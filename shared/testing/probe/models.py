@@ -25,6 +25,7 @@ class Effect(ProbeModel, table=True):
     event_id: str = Field(max_length=200, index=True)
     lead_id: uuid.UUID
     note: str | None = Field(default=None, max_length=200)
+    unique_key: str | None = Field(default=None, max_length=64, unique=True)
     handled_at: datetime = Field(sa_type=UtcDateTime)
 
 

@@ -36,18 +36,22 @@ attempts: Counter[str] = Counter()
 
 @handlers.on(LeadIngestedV1)
 def record_effect(context: HandlerContext, payload: LeadIngestedV1) -> None:
-    """Behaviour scripted by the ``probe`` attribute of the lead:
+    """Behaviour scripted by the ``probe`` attribute of the lead, comma-separated actions:
 
-    ``poison`` always raises; ``flaky:N`` raises on the first N attempts; ``emit`` publishes
-    a LeadScored through the outbox; ``slow:MS`` sleeps that long first.
+    ``poison`` always raises; ``flaky:N`` raises on the first N attempts; ``slow:MS`` sleeps
+    that long first; ``emit`` publishes a LeadScored through the outbox; ``unique:K`` gives
+    the effect a key that must be unique (a second one fails only when the transaction is
+    flushed, as a constraint a handler cannot see coming would).
     """
     attempts[context.event.id] += 1
     script = str(payload.lead.attributes.get("probe") or "")
-    if script.startswith("slow:"):
-        time.sleep(int(script.split(":", 1)[1]) / 1000)
-    if script == "poison":
+    # "slow:5,emit" -> {"slow": "5", "emit": ""}
+    actions = {key: value for key, _, value in (part.partition(":") for part in script.split(","))}
+    if "slow" in actions:
+        time.sleep(int(actions["slow"]) / 1000)
+    if "poison" in actions:
         raise ValueError("the probe was told to fail")
-    if script.startswith("flaky:") and attempts[context.event.id] <= int(script.split(":")[1]):
+    if "flaky" in actions and attempts[context.event.id] <= int(actions["flaky"]):
         raise RuntimeError(f"flaky attempt {attempts[context.event.id]}")
     log.info("probe effect recorded", script=script or None)
     context.session.add(
@@ -55,10 +59,11 @@ def record_effect(context: HandlerContext, payload: LeadIngestedV1) -> None:
             event_id=context.event.id,
             lead_id=payload.lead_id,
             note=script or None,
+            unique_key=actions.get("unique") or None,
             handled_at=datetime.now(UTC),
         )
     )
-    if script == "emit":
+    if "emit" in actions:
         context.emit(
             LeadScoredV1(
                 lead_id=payload.lead_id,

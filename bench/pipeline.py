@@ -1,0 +1,261 @@
+"""End to end: leads accepted by ingest until routed, every service a process of its own.
+
+* throughput: leads posted in batches as fast as ingest takes them; the figure is leads per
+  second from the first accepted batch to the last lead seen on ``leads.routed``;
+* latency: leads posted one by one at a fixed offered rate; per lead, from ingest's 202 to
+  its ``leads.routed`` record seen by a consumer of the bench;
+* the physical limit, measured in the same run: a raw aiokafka relay over the same three
+  hops (produce, consume and produce twice, consume) with the same payload sizes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+
+from bench.runtime_roundtrip import percentile
+from shared.kafka.admin import ensure_topics
+from shared.testing.kafka_tools import assign_whole_topic
+from shared.topics import CATALOG, TopicNames
+from tests.system import System
+
+COUNTRIES = ("DE", "GB", "FR", "US", "NL", "AT", "CH", "SE", "ES", "IT")
+TITLES = ("VP Sales", "Head of Marketing", "CTO", "Operations Manager", "Analyst", "CFO")
+INDUSTRIES = ("Software", "Banking", "Hospital", "Manufacturing", "Retail", "Insurance")
+CAMPAIGNS = ("q4-webinar", "directory-2026", "trade-show-berlin", "ebook-ai", "paid-search")
+
+
+def lead(index: int, run: str) -> dict[str, Any]:
+    """A realistic lead, unique per run (dedup would merge repeats into touchpoints)."""
+    rng = random.Random(index)
+    company = f"Company {index} {run}"
+    return {
+        "email": f"person.{index}.{run}@company-{index}-{run}.com",
+        "first_name": "Alex",
+        "last_name": f"Example{index}",
+        "phone": f"+4930{rng.randrange(1_000_000, 9_999_999)}",
+        "company": company,
+        "title": rng.choice(TITLES),
+        "industry": rng.choice(INDUSTRIES),
+        "employees": rng.choice((12, 80, 450, 2_000, 15_000)),
+        "country": rng.choice(COUNTRIES),
+        "source": "web_form",
+        "campaign": rng.choice(CAMPAIGNS),
+        "touchpoint_type": rng.choice(("form_submission", "demo_request", "content_download")),
+    }
+
+
+def configure_routing(system: System, reps: int = 40) -> None:
+    """One team for everywhere, reps who are always working with room for any load, and a
+    nurture program: every lead gets a decision."""
+    with system.client("routing") as routing:
+        routing.post(
+            "/v1/teams", json={"team_id": "everyone", "name": "Everyone"}
+        ).raise_for_status()
+        hours = {day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        for index in range(reps):
+            routing.post(
+                "/v1/reps",
+                json={
+                    "rep_id": f"rep-{index}",
+                    "team_id": "everyone",
+                    "name": f"Rep {index}",
+                    "time_zone": "UTC",
+                    "working_hours": hours,
+                    "capacity": 100_000,
+                },
+            ).raise_for_status()
+        routing.post(
+            "/v1/programs", json={"program_id": "nurture", "grades": ["C", "D"]}
+        ).raise_for_status()
+
+
+@dataclass
+class RoutedWatcher:
+    """Reads ``leads.routed`` from the end as the run starts; notes when each lead shows up."""
+
+    bootstrap_servers: str
+    topic: str
+    seen: dict[str, float] = field(default_factory=dict)
+
+    async def __aenter__(self) -> RoutedWatcher:
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
+        )
+        await self._consumer.start()
+        assignment = await assign_whole_topic(self._consumer, self.topic)
+        await self._consumer.seek_to_end(*assignment)
+        self._task = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batches.values():
+                for record in records:
+                    self.seen.setdefault(json.loads(record.value)["lead_id"], now)
+
+    async def wait_for(self, lead_ids: Iterable[str], timeout: float) -> None:
+        wanted = set(lead_ids)
+        deadline = time.perf_counter() + timeout
+        while not wanted <= self.seen.keys():
+            if time.perf_counter() > deadline:
+                missing = len(wanted - self.seen.keys())
+                raise RuntimeError(f"{missing} of {len(wanted)} leads not routed in {timeout}s")
+            await asyncio.sleep(0.1)
+
+    async def __aexit__(self, *_exc: object) -> None:
+        self._task.cancel()
+        await self._consumer.stop()
+
+
+async def throughput(
+    system: System, *, leads: int, batch: int = 500, senders: int = 2
+) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+    batches = [
+        [lead(index, run) for index in range(start, min(start + batch, leads))]
+        for start in range(0, leads, batch)
+    ]
+    accepted: list[str] = []
+    async with (
+        RoutedWatcher(system.bootstrap_servers, system.topics.physical("leads.routed")) as watcher,
+        system.async_client("ingest", timeout=300) as ingest,
+    ):
+        started = time.perf_counter()
+        queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+        for item in batches:
+            queue.put_nowait(item)
+
+        async def send() -> None:
+            while not queue.empty():
+                items = queue.get_nowait()
+                response = await ingest.post("/v1/leads:batch", json={"leads": items})
+                response.raise_for_status()
+                accepted.extend(result["lead_id"] for result in response.json()["results"])
+
+        await asyncio.gather(*(send() for _ in range(senders)))
+        accepted_at = time.perf_counter()
+        await watcher.wait_for(accepted, timeout=3_600)
+        finished = max(watcher.seen[lead_id] for lead_id in accepted)
+    return {
+        "leads": len(accepted),
+        "accept_per_s": round(len(accepted) / (accepted_at - started)),
+        "routed_per_s": round(len(accepted) / (finished - started)),
+        "seconds": round(finished - started, 1),
+    }
+
+
+async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+    accepted_at: dict[str, float] = {}
+    async with (
+        RoutedWatcher(system.bootstrap_servers, system.topics.physical("leads.routed")) as watcher,
+        system.async_client("ingest", timeout=60) as ingest,
+    ):
+        started = time.perf_counter()
+
+        async def post(index: int) -> None:
+            response = await ingest.post("/v1/leads", json=lead(index, run))
+            response.raise_for_status()
+            accepted_at[response.json()["lead_id"]] = time.perf_counter()
+
+        tasks = []
+        for index in range(leads):
+            delay = started + index / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(post(index)))
+        await asyncio.gather(*tasks)
+        await watcher.wait_for(accepted_at, timeout=600)
+        latencies = [(watcher.seen[k] - t) * 1000 for k, t in accepted_at.items()]
+    return {
+        "leads": leads,
+        "offered_per_s": rate,
+        "p50_ms": round(percentile(latencies, 0.50), 1),
+        "p95_ms": round(percentile(latencies, 0.95), 1),
+        "p99_ms": round(percentile(latencies, 0.99), 1),
+    }
+
+
+async def raw_relay(
+    bootstrap_servers: str, *, records: int, sizes: tuple[int, int, int]
+) -> dict[str, Any]:
+    """Three hops with nothing but aiokafka: what the broker and client allow on this machine."""
+    names = TopicNames(f"raw{uuid.uuid4().hex[:8]}")
+    topics = [names.physical(spec.name) for spec in CATALOG[:3]]  # ingested, scored, routed
+    await ensure_topics(bootstrap_servers, names, CATALOG[:3], partitions=3)
+    payloads = [b"x" * size for size in sizes]
+
+    def consumer(topic: str, group: str) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
+            topic,
+            bootstrap_servers=bootstrap_servers,
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=2
+    )
+    await producer.start()
+    relays = [consumer(topics[0], "relay-1"), consumer(topics[1], "relay-2")]
+    final = consumer(topics[2], "final")
+    for each in (*relays, final):
+        await each.start()
+    received = 0
+    done = asyncio.Event()
+
+    async def relay(source: AIOKafkaConsumer, target: str, payload: bytes) -> None:
+        while True:
+            batches = await source.getmany(timeout_ms=100, max_records=500)
+            futures = [
+                await producer.send(target, value=payload, key=record.key)
+                for batch in batches.values()
+                for record in batch
+            ]
+            await asyncio.gather(*futures)
+            if batches:
+                await source.commit()
+
+    async def drain() -> None:
+        nonlocal received
+        while received < records:
+            batches = await final.getmany(timeout_ms=100, max_records=500)
+            received += sum(len(batch) for batch in batches.values())
+            if batches:
+                await final.commit()
+        done.set()
+
+    tasks = [
+        asyncio.create_task(relay(relays[0], topics[1], payloads[1])),
+        asyncio.create_task(relay(relays[1], topics[2], payloads[2])),
+        asyncio.create_task(drain()),
+    ]
+    try:
+        await asyncio.sleep(2)  # groups joined
+        started = time.perf_counter()
+        futures = [
+            await producer.send(topics[0], value=payloads[0], key=str(uuid.uuid4()).encode())
+            for _ in range(records)
+        ]
+        await asyncio.gather(*futures)
+        await asyncio.wait_for(done.wait(), 600)
+        elapsed = time.perf_counter() - started
+    finally:
+        for task in tasks:
+            task.cancel()
+        for each in (*relays, final):
+            await each.stop()
+        await producer.stop()
+    return {"records": records, "records_per_s": round(records / elapsed), "payload_bytes": sizes}
