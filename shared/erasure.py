@@ -38,6 +38,7 @@ from sqlmodel import Session
 from shared.db.runtime_tables import RuntimeTables
 from shared.db.types import UtcDateTime
 from shared.observability.logs import get_logger
+from shared.outbox import buffered_keys
 from shared.stopping import sleep_or_stop
 
 if TYPE_CHECKING:
@@ -125,6 +126,8 @@ class ErasureLedger:
                 .distinct()
             ).scalars()
         }
+        # Emitted earlier in this very transaction (a consumer's batch writes them at its end).
+        waiting |= {uuid.UUID(key) for key in buffered_keys(session) & keys}
         purged = ids - waiting
         if purged:
             session.execute(

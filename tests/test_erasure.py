@@ -79,7 +79,7 @@ AS_OF = "2099-01-01T00:00:00Z"  # a fixed moment for the figures that depend on 
 
 
 @dataclass
-class System:
+class Pipeline:
     names: TopicNames
     bootstrap: str
     runtimes: dict[str, ServiceRuntime]
@@ -165,12 +165,12 @@ def configure_routing(database: Database) -> None:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-async def system(
+async def pipeline(
     request: pytest.FixtureRequest,
     database_factory: DatabaseFactory,
     topic_names: TopicNames,
     kafka_bootstrap_servers: str,
-) -> AsyncIterator[System]:
+) -> AsyncIterator[Pipeline]:
     backend: str = request.param
     definitions = {definition.name: definition for definition in load_all()}
     databases = {name: database_factory.create(backend, d) for name, d in definitions.items()}
@@ -209,7 +209,7 @@ async def system(
             for name in ("ingest", "reporting", "delivery"):  # their consumers are up
                 for consumer in runtimes[name].consumers:
                     await asyncio.wait_for(consumer.started.wait(), 60)
-            yield System(
+            yield Pipeline(
                 names=topic_names,
                 bootstrap=kafka_bootstrap_servers,
                 runtimes=runtimes,
@@ -224,13 +224,13 @@ async def system(
             database_factory.drop(database)
 
 
-async def replay_old_records(system: System, lead_id: uuid.UUID) -> int:
+async def replay_old_records(pipeline: Pipeline, lead_id: uuid.UUID) -> int:
     """Publish the person's old leads.ingested and leads.scored records again, under new
     event ids (so no consumer can skip them as already processed): a late or replayed event."""
     replayed = 0
     for logical in ("leads.ingested", "leads.scored"):
-        topic = system.names.physical(logical)
-        for record in await read_topic(system.bootstrap, topic, count=2, timeout=10):
+        topic = pipeline.names.physical(logical)
+        for record in await read_topic(pipeline.bootstrap, topic, count=2, timeout=10):
             if header(record.headers, "ce_subject") != str(lead_id):
                 continue
             headers = [
@@ -238,29 +238,29 @@ async def replay_old_records(system: System, lead_id: uuid.UUID) -> int:
                 for key, value in record.headers
             ]
             await produce_raw(
-                system.bootstrap, topic, record.value, key=record.key, headers=headers
+                pipeline.bootstrap, topic, record.value, key=record.key, headers=headers
             )
             replayed += 1
     return replayed
 
 
 async def test_after_erasure_no_service_holds_the_person_and_the_figures_stand(
-    system: System,
+    pipeline: Pipeline,
 ) -> None:
-    subscribed = await system.delivery.post(
+    subscribed = await pipeline.delivery.post(
         "/v1/subscriptions",
         json={
-            "url": system.receiver.url + "/mautic",
+            "url": pipeline.receiver.url + "/mautic",
             "event_types": ["leads.ingested", "leads.scored", "leads.routed"],
         },
     )
     assert subscribed.status_code == 201, subscribed.text
 
-    created = await system.ingest.post("/v1/leads", json=PERSON)
+    created = await pipeline.ingest.post("/v1/leads", json=PERSON)
     assert created.status_code == 202, created.text
     lead_id = uuid.UUID(created.json()["lead_id"])
-    assert (await system.ingest.post("/v1/leads", json=OTHER)).status_code == 202
-    converted = await system.ingest.post(
+    assert (await pipeline.ingest.post("/v1/leads", json=OTHER)).status_code == 202
+    converted = await pipeline.ingest.post(
         "/v1/feedback",
         json={
             "lead_id": str(lead_id),
@@ -272,48 +272,47 @@ async def test_after_erasure_no_service_holds_the_person_and_the_figures_stand(
         },
     )
     assert converted.status_code == 202, converted.text
-    await eventually(lambda: len(system.receiver.requests) >= 5, timeout=90, message="deliveries")
-    await system.settle("the lead did not go through every service")
+    await eventually(lambda: len(pipeline.receiver.requests) >= 5, timeout=90, message="deliveries")
+    await pipeline.settle("the lead did not go through every service")
 
-    before = await system.report()
+    before = await pipeline.report()
     assert (before["volume"]["leads"], before["funnel"]["pipeline"]) == (2, 48000.0)
-    held = {line.split(":")[0] for line in system.scan()}
+    held = {line.split(":")[0] for line in pipeline.scan()}
     assert held == {"ingest", "scoring", "routing", "delivery"}  # reporting names no one
 
-    erased = await system.ingest.delete(f"/v1/people/{EMAIL}")
+    erased = await pipeline.ingest.delete(f"/v1/people/{EMAIL}")
     assert erased.status_code == 200, erased.text
     assert erased.json()["lead_ids"] == [str(lead_id)]
 
     with contextlib.suppress(AssertionError):  # what is still held is said below
-        await eventually(lambda: not system.scan(), timeout=90, interval=0.5)
-    await system.settle("the erasure did not go through every service")
-    found = system.scan()
+        await eventually(lambda: not pipeline.scan(), timeout=90, interval=0.5)
+    await pipeline.settle("the erasure did not go through every service")
+    found = pipeline.scan()
     assert found == [], "\n".join(found)
-    assert await system.report() == before
+    assert await pipeline.report() == before
 
     # The receiver that got the person's data was told to erase them too.
-    notices = [r for r in system.receiver.requests if r.json()["type"].endswith("erased.v1")]
+    notices = [r for r in pipeline.receiver.requests if r.json()["type"].endswith("erased.v1")]
     assert [n.json()["subject"] for n in notices] == [str(lead_id)]
 
     # Old records of the person, delivered again (late, or a replay): nothing comes back.
-    assert await replay_old_records(system, lead_id) == 2
-    await system.settle("the replayed records were not read")
-    found = system.scan()
+    assert await replay_old_records(pipeline, lead_id) == 2
+    await pipeline.settle("the replayed records were not read")
+    found = pipeline.scan()
     assert found == [], "\n".join(found)
-    assert await system.report() == before
+    assert await pipeline.report() == before
 
     # Reporting rebuilt from every topic from the start (the topics still hold the person).
-    await rebuild(
-        db=system.runtimes["reporting"].db, bootstrap_servers=system.bootstrap, names=system.names
-    )
-    assert find_in_database(system.databases["reporting"], NEEDLES) == []
-    assert await system.report() == before
+    reporting = pipeline.runtimes["reporting"]
+    await rebuild(db=reporting.db, bootstrap_servers=pipeline.bootstrap, names=pipeline.names)
+    assert find_in_database(pipeline.databases["reporting"], NEEDLES) == []
+    assert await pipeline.report() == before
 
     # Refused at ingest until the person consents again; then a fresh lead flows.
-    refused = await system.ingest.post("/v1/leads", json=PERSON)
+    refused = await pipeline.ingest.post("/v1/leads", json=PERSON)
     assert refused.status_code == 422
     assert refused.json()["detail"][0]["loc"] == ["body", "email"]
-    back = await system.ingest.post(
+    back = await pipeline.ingest.post(
         "/v1/leads", json={**PERSON, "consent": {"data_processing": True}}
     )
     assert back.status_code == 202, back.text
@@ -321,7 +320,7 @@ async def test_after_erasure_no_service_holds_the_person_and_the_figures_stand(
     assert fresh != lead_id
 
     def scored() -> bool:
-        with system.databases["scoring"].read() as session:
+        with pipeline.databases["scoring"].read() as session:
             return scoring_repository.score(session=session, lead_id=fresh) is not None
 
     await eventually(scored, timeout=60, message="the fresh lead was not scored")

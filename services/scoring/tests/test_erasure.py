@@ -143,3 +143,26 @@ def test_an_erasure_and_an_event_of_the_lead_take_turns(database: Database) -> N
     with database.transaction() as session:
         ERASURES.purge_outbox(session, lead_ids=ERASURES.unpurged(session))
     assert find_in_database(database, NEEDLES) == []
+
+
+def test_an_erasure_in_the_batch_of_the_leads_event_waits_for_what_it_emitted(
+    database: Database,
+) -> None:
+    """A consumer's batch writes what its handlers emit at its end: an erasure read in the same
+    batch after the lead's leads.ingested must still count that leads.scored as waiting."""
+    lead_id = uuid.uuid4()
+    erased = factories.lead_erased(lead_id=lead_id)
+    ingested = person(lead_id)
+    with database.transaction() as session, OUTBOX.buffered(session):
+        for payload in (ingested, erased):
+            handler = handlers.get(type(payload))
+            assert handler is not None
+            event = Event(data=payload, source="/t", time=T0)
+            handler(HandlerContext(session, event, OUTBOX, "t", 0, 0), payload)
+    assert [e.lead_id for e in published(database)] == [lead_id]
+    with database.read() as session:
+        assert ERASURES.unpurged(session) == [lead_id]
+    relay(database)
+    with database.transaction() as session:
+        ERASURES.purge_outbox(session, lead_ids=ERASURES.unpurged(session))
+    assert find_in_database(database, NEEDLES) == []
