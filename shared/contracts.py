@@ -37,6 +37,8 @@ RejectionReason = Literal[
 RoutingOutcome = Literal["assigned", "nurture", "queued"]
 SlaStatus = Literal["warning", "breached", "reassigned", "escalated", "met"]
 ScoreTrigger = Literal["touchpoint", "decay", "rulebook_activated", "rescore"]
+# The law a person invoked to be erased (GDPR Art. 17, CCPA/CPRA 1798.105), or another ground.
+Regulation = Literal["gdpr", "ccpa", "other"]
 
 # The shared vocabulary. Not enforced by the schemas (deployments extend them), but what
 # ingest emits by default and what the default rulebook and routing rules refer to.
@@ -326,6 +328,25 @@ class LeadFeedbackV1(EventPayload):
         return self
 
 
+# ---------------------------------------------------------------- erasure
+
+
+class LeadErasedV1(EventPayload):
+    """A person asked to be erased: every reader removes or anonymises the personal data it
+    holds of this lead and keeps only anonymous facts. Carries no personal data itself: the
+    lead id is the only reference. A person known as several leads gives one event per lead,
+    all with the same ``erasure_id``."""
+
+    event_type: ClassVar[str] = "leadflow.lead.erased"
+    version: ClassVar[int] = 1
+
+    erasure_id: UUID = Field(description="The erasure request; the same for every lead of it")
+    regulation: Regulation = Field(
+        default="gdpr", description="gdpr (Art. 17), ccpa (1798.105) or other"
+    )
+    erased_at: Timestamp
+
+
 # ---------------------------------------------------------------- the registry
 
 PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
@@ -334,6 +355,7 @@ PAYLOAD_TYPES: tuple[type[EventPayload], ...] = (
     LeadRoutedV1,
     LeadSlaV1,
     LeadFeedbackV1,
+    LeadErasedV1,
 )
 
 _BY_CLOUDEVENTS_TYPE: dict[str, type[EventPayload]] = {

@@ -94,6 +94,13 @@ class Outbox:
 _BUFFER = "leadflow.outbox.buffer"
 
 
+def buffered_keys(session: Session) -> set[str]:
+    """The keys (lead ids) of the rows added in this session's buffered block so far, not yet
+    written: rows that will be waiting in the outbox once the block ends."""
+    buffer: list[dict[str, Any]] = session.info.get(_BUFFER) or []
+    return {str(row["key"]) for row in buffer}
+
+
 def _advisory_key(service: str) -> int:
     # A stable signed 32-bit key per service for pg_try_advisory_lock.
     return zlib.crc32(f"leadflow-outbox-{service}".encode()) - 2**31

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from shared.contracts import (
     EventPayload,
+    LeadErasedV1,
     LeadFeedbackV1,
     LeadIngestedV1,
     LeadRoutedV1,
@@ -58,12 +59,23 @@ LEADS_FEEDBACK = TopicSpec(
     producer="ingest",
 )
 
+LEADS_ERASED = TopicSpec(
+    name="leads.erased",
+    description=(
+        "A person was erased on request (GDPR, CCPA): remove or anonymise what you hold of "
+        "the lead. No personal data in it; older records of other topics still carry some."
+    ),
+    payloads=(LeadErasedV1,),
+    producer="ingest",
+)
+
 CATALOG: tuple[TopicSpec, ...] = (
     LEADS_INGESTED,
     LEADS_SCORED,
     LEADS_ROUTED,
     LEADS_SLA,
     LEADS_FEEDBACK,
+    LEADS_ERASED,
 )
 
 _BY_PAYLOAD: dict[type[EventPayload], TopicSpec] = {

@@ -117,7 +117,7 @@ class DeliveryOut(BaseModel):
     lead_id: uuid.UUID
     event_id: str
     event_type: str
-    status: Literal["pending", "delivered", "failed"]
+    status: Literal["pending", "delivered", "failed", "cancelled"]
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -163,7 +163,7 @@ class WritebackOut(BaseModel):
     provider: str
     record_id: str
     owner_id: str
-    status: Literal["pending", "done", "failed"]
+    status: Literal["pending", "done", "failed", "cancelled"]
     attempts: int
     next_attempt_at: datetime | None
     last_status_code: int | None
@@ -281,7 +281,9 @@ def resume_subscription(subscription_id: uuid.UUID, session: DbSession, request:
 def list_deliveries(
     subscription_id: uuid.UUID,
     session: ReadSession,
-    status: Annotated[Literal["pending", "delivered", "failed"] | None, Query()] = None,
+    status: Annotated[
+        Literal["pending", "delivered", "failed", "cancelled"] | None, Query()
+    ] = None,
     lead_id: Annotated[uuid.UUID | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> Any:
@@ -320,6 +322,8 @@ def replay_delivery(delivery_id: int, session: DbSession) -> Any:
     delivery = repository.get_delivery(session, delivery_id)
     if delivery is None:
         return _missing_delivery()
+    if not repository.replayable(session, delivery):
+        return problem(409, "path.delivery_id", "the lead was erased: not sent again")
     repository.replay_delivery(session, delivery)
     return DeliveryOut.of(delivery)
 

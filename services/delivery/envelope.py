@@ -24,3 +24,13 @@ def envelope(event: Event[EventPayload]) -> str:
         "data": json.loads(event.value()),
     }
     return json.dumps(document, separators=(",", ":"), ensure_ascii=False)
+
+
+def without_data(body: str) -> str:
+    """An envelope sent for a lead since erased: its attributes (id, type, time, subject)
+    stay for the delivery log, its data is reduced to the lead id."""
+    document = json.loads(body)
+    data = document.get("data")
+    lead_id = data.get("lead_id") if isinstance(data, dict) else None
+    document["data"] = {"lead_id": lead_id}
+    return json.dumps(document, separators=(",", ":"), ensure_ascii=False)

@@ -4,6 +4,13 @@ consumer (the runtime commits the offset after it).
 
 The lead view (campaign, latest grade, CRM record ids) is updated first, so that filters are
 judged on what the lead is after this event.
+
+``leads.erased``: what the service holds of the lead is anonymised and its waiting
+deliveries and write-backs cancelled (:func:`repository.erase_lead`), and the notice itself
+is delivered to every subscription that was sent something of the lead (the recipients of
+the person's data must be told) and to those that subscribe to ``leads.erased`` and pass the
+filters. The lead is remembered as erased: its later events, whatever their topic, are
+neither delivered nor written back.
 """
 
 from __future__ import annotations
@@ -14,8 +21,10 @@ from services.delivery import repository
 from services.delivery.crm import PROVIDERS
 from services.delivery.domain import filters
 from services.delivery.envelope import envelope
+from services.delivery.models import ERASURES
 from shared.contracts import (
     EventPayload,
+    LeadErasedV1,
     LeadFeedbackV1,
     LeadIngestedV1,
     LeadRoutedV1,
@@ -32,6 +41,8 @@ handlers = Handlers()
 
 def _fan_out(context: HandlerContext, payload: EventPayload) -> None:
     session = context.session
+    if ERASURES.hold(session, payload.lead_id):
+        return  # late, or replayed: nothing of an erased lead goes out again
     now = datetime.now(UTC)
     before = repository.lead_view(session, payload.lead_id)
     view = filters.project(before, payload)
@@ -100,3 +111,31 @@ def on_sla(context: HandlerContext, payload: LeadSlaV1) -> None:
 @handlers.on(LeadFeedbackV1)
 def on_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
     _fan_out(context, payload)
+
+
+@handlers.on(LeadErasedV1)
+def on_erased(context: HandlerContext, payload: LeadErasedV1) -> None:
+    session = context.session
+    now = datetime.now(UTC)
+    ERASURES.hold(session, payload.lead_id)
+    ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
+    holders = repository.erase_lead(session, payload.lead_id, now=now)
+    view = repository.lead_view(session, payload.lead_id) or filters.LeadView()
+    facts = filters.facts(payload, view)
+    body: str | None = None
+    for subscription in repository.subscriptions_receiving(session):
+        told = subscription.id in holders
+        if not told and not repository.subscription_filter(subscription).matches(facts):
+            continue
+        body = body or envelope(context.event)
+        repository.add_delivery(
+            session,
+            subscription_id=subscription.id,
+            lead_id=payload.lead_id,
+            event_id=context.event.id,
+            event_type=context.event.type,
+            body=body,
+            now=now,
+        )
+    ERASURES.purge_outbox(session, lead_ids=[payload.lead_id], now=now)
+    log.info("lead erased", subscriptions_told=len(holders))

@@ -5,7 +5,8 @@
   order in which a lead's messages go out;
 * ``delivery_attempts``: the delivery log, one row per HTTP attempt;
 * ``lead_views``: the small projection of each lead that filters and CRM write-backs need;
-* ``crm_writebacks`` and ``crm_writeback_attempts``: assignments written back to CRMs.
+* ``crm_writebacks`` and ``crm_writeback_attempts``: assignments written back to CRMs;
+* ``erased_leads``: leads erased on request, never delivered or written back again.
 
 A ``next_attempt_at`` of NULL means "as soon as possible": what a consumer queues is due at
 once, whatever clock the dispatcher runs on.
@@ -23,6 +24,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import RuntimeTables
 from shared.db.types import UtcDateTime
+from shared.erasure import ErasureLedger
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -70,7 +72,7 @@ class Delivery(DeliveryModel, table=True):
     event_id: str = Field(max_length=200)
     event_type: str = Field(max_length=100)
     body: str = Field(sa_type=Text)
-    # pending | delivered | failed (given up after the retry window)
+    # pending | delivered | failed (given up after the retry window) | cancelled (lead erased)
     status: str = Field(default="pending", max_length=20)
     attempts: int = 0
     # Failed attempts since the retry window started (resuming or replaying restarts it).
@@ -130,7 +132,7 @@ class CrmWriteback(DeliveryModel, table=True):
     provider: str = Field(max_length=20)
     record_id: str = Field(max_length=100)
     owner_id: str = Field(max_length=100)
-    # pending | done | failed (given up after the retry window)
+    # pending | done | failed (given up after the retry window) | cancelled (lead erased)
     status: str = Field(default="pending", max_length=20)
     attempts: int = 0
     failures: int = 0
@@ -166,3 +168,4 @@ class CrmWritebackAttempt(DeliveryModel, table=True):
 
 metadata = DeliveryModel.metadata
 TABLES = RuntimeTables.define(metadata)
+ERASURES = ErasureLedger.define(metadata, TABLES)

@@ -23,7 +23,9 @@ from services.delivery.domain import filters
 from services.delivery.domain.breaker import CircuitBreaker
 from services.delivery.domain.retry import Classification, RetrySchedule
 from services.delivery.domain.signing import message_id
+from services.delivery.envelope import without_data
 from services.delivery.models import (
+    ERASURES,
     CrmWriteback,
     CrmWritebackAttempt,
     Delivery,
@@ -31,6 +33,7 @@ from services.delivery.models import (
     LeadView,
     Subscription,
 )
+from shared.contracts import LeadErasedV1
 
 # ---------------------------------------------------------------------------- subscriptions
 
@@ -420,6 +423,13 @@ _REPLAYED = {
 }
 
 
+def replayable(session: Session, delivery: Delivery) -> bool:
+    """A delivery of an erased lead is not sent again (its notice of erasure may be)."""
+    if delivery.event_type == ERASED_TYPE:
+        return True
+    return delivery.status != "cancelled" and not ERASURES.is_erased(session, delivery.lead_id)
+
+
 def replay_delivery(session: Session, delivery: Delivery) -> None:
     """Send again, as soon as its stream allows, with a fresh retry window."""
     for key, value in _REPLAYED.items():
@@ -428,11 +438,16 @@ def replay_delivery(session: Session, delivery: Delivery) -> None:
 
 
 def replay_since(session: Session, subscription_id: uuid.UUID, since: datetime) -> int:
+    """Every delivery since a time, but those of erased leads (their notice of erasure
+    excepted) and the cancelled ones: they are not to be sent again."""
+    erased = select(ERASURES.erased.c.lead_id)
     result = session.execute(
         update(Delivery)
         .where(
             col(Delivery.subscription_id) == subscription_id,
             col(Delivery.created_at) >= since,
+            col(Delivery.status) != "cancelled",
+            or_(col(Delivery.event_type) == ERASED_TYPE, col(Delivery.lead_id).not_in(erased)),
         )
         .values(**_REPLAYED)
     )
@@ -583,3 +598,72 @@ def writeback_attempts(session: Session, writeback_id: int) -> list[CrmWriteback
         .order_by(col(CrmWritebackAttempt.attempt))
     )
     return list(session.execute(query).scalars())
+
+
+# ---------------------------------------------------------------------------- erasure
+
+ERASED_TYPE = LeadErasedV1.cloudevents_type()
+ERASED_TEXT = "[erased]"
+
+
+def erase_lead(session: Session, lead_id: uuid.UUID, *, now: datetime) -> set[uuid.UUID]:
+    """Anonymise what the service holds of an erased lead; answer the subscriptions that were
+    sent (or were to be sent) something of it.
+
+    Its waiting deliveries and CRM write-backs are cancelled (a lease in flight is lost: the
+    attempt's outcome is not recorded); every delivery keeps its envelope but not its data
+    (``{"lead_id": ...}`` only); write-backs lose the CRM record id; the attempt logs lose
+    the receivers' and CRMs' responses and errors; the lead view loses its CRM ids. Notices
+    of erasure (``leads.erased`` deliveries) are left as they are.
+    """
+    holders: set[uuid.UUID] = set()
+    deliveries = session.execute(
+        select(Delivery).where(
+            col(Delivery.lead_id) == lead_id, col(Delivery.event_type) != ERASED_TYPE
+        )
+    ).scalars()
+    delivery_ids = []
+    for delivery in deliveries:
+        holders.add(delivery.subscription_id)
+        delivery_ids.append(delivery.id)
+        delivery.body = without_data(delivery.body)
+        _cancel(delivery, now=now)
+        session.add(delivery)
+    writeback_ids = []
+    for writeback in session.execute(
+        select(CrmWriteback).where(col(CrmWriteback.lead_id) == lead_id)
+    ).scalars():
+        writeback_ids.append(writeback.id)
+        writeback.record_id = ""
+        _cancel(writeback, now=now)
+        session.add(writeback)
+    for attempts, owner, ids in (
+        (DeliveryAttempt, DeliveryAttempt.delivery_id, delivery_ids),
+        (CrmWritebackAttempt, CrmWritebackAttempt.writeback_id, writeback_ids),
+    ):
+        if ids:
+            session.execute(
+                update(attempts)
+                .where(col(owner).in_(ids), col(attempts.error).is_not(None))
+                .values(error=ERASED_TEXT)
+            )
+            session.execute(
+                update(attempts).where(col(owner).in_(ids)).values(response_excerpt=None)
+            )
+    view = session.get(LeadView, lead_id)
+    if view is not None and view.crm_ids:
+        view.crm_ids = {}
+        view.updated_at = now
+        session.add(view)
+    return holders
+
+
+def _cancel(row: Delivery | CrmWriteback, *, now: datetime) -> None:
+    if row.last_error is not None:
+        row.last_error = ERASED_TEXT
+    row.leased_until = None
+    row.lease_token = None
+    if row.status == "pending":
+        row.status = "cancelled"
+        row.next_attempt_at = None
+        row.settled_at = now

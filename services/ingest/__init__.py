@@ -1,3 +1,3 @@
 """Ingest service: captures leads from every door (API, forms, CSV, CRM webhooks), normalizes
-and deduplicates them, and publishes leads.ingested and leads.feedback.
+and deduplicates them, and publishes leads.ingested, leads.feedback and leads.erased.
 """

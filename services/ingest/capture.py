@@ -15,6 +15,7 @@ from sqlmodel import Session
 
 from services.ingest import repository
 from services.ingest.domain.company import best_name_match, company_key
+from services.ingest.domain.erasure import SuppressionEntry, screen, suppression_digest
 from services.ingest.domain.normalize import Issue, NormalizedLead, normalize
 from services.ingest.domain.submission import Submission
 from services.ingest.models import Account, CrmLink, Lead
@@ -37,6 +38,10 @@ class Rejected(ValueError):
     def __init__(self, issues: tuple[Issue, ...]) -> None:
         super().__init__("; ".join(f"{i.field}: {i.reason}" for i in issues))
         self.issues = issues
+
+
+class Suppressed(Rejected):
+    """The person was erased on request and did not consent again."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +74,7 @@ def capture(
     if result.lead is None:
         raise Rejected(result.errors)
     normalized = result.lead
+    _screen(session, normalized, settings=settings, now=now)
     occurred_at = normalized.occurred_at or now
     # Event time: when the submission happened, never later than its receipt. A backfill,
     # an import of last month's trade show or a late CRM sync carries its own time; the
@@ -124,6 +130,62 @@ def capture(
         merged_on=merged_on if change == "merged" else None,
         warnings=result.warnings,
     )
+
+
+def suppression_digests(
+    settings: IngestSettings, *, email: str | None, phone: str | None
+) -> dict[str, Literal["email", "phone"]]:
+    key = settings.suppression_key.get_secret_value().encode()
+    digests: dict[str, Literal["email", "phone"]] = {}
+    if email:
+        digests[suppression_digest(key, "email", email)] = "email"
+    if phone:
+        digests[suppression_digest(key, "phone", phone)] = "phone"
+    return digests
+
+
+_SCREENING = "ingest.screening"
+
+
+def screening_prepared(session: Session) -> bool:
+    """Once per transaction: hold the erasure lock shared (an erasure then waits for this
+    transaction, and one under way is waited for), and look whether anyone is suppressed at
+    all; when no one is, no submission needs a look-up."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_SCREENING)
+    if cached is not None and cached[0] is transaction:
+        return bool(cached[1])
+    repository.share_erasure_lock(session=session)
+    anyone = repository.any_suppression(session=session)
+    session.info[_SCREENING] = (transaction, anyone)
+    return anyone
+
+
+def forget_screening(session: Session) -> None:
+    session.info.pop(_SCREENING, None)
+
+
+def _screen(
+    session: Session, normalized: NormalizedLead, *, settings: IngestSettings, now: datetime
+) -> None:
+    """Refuse an erased person, unless they consented again: then their suppression goes."""
+    if not screening_prepared(session):
+        return
+    digests = suppression_digests(settings, email=normalized.email, phone=normalized.phone)
+    if not digests:
+        return
+    entries = repository.suppressions(session=session, digests=digests)
+    if not entries:
+        return
+    screening = screen(
+        [SuppressionEntry(e.erasure_id, digests[e.digest], e.erased_at) for e in entries],
+        has_email=normalized.email is not None,
+        consent=normalized.consent,
+        now=now,
+    )
+    if screening.refused is not None:
+        raise Suppressed((screening.refused,))
+    repository.lift_suppressions(session=session, erasure_ids=screening.lifted)
 
 
 def _find(

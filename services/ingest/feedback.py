@@ -24,7 +24,7 @@ from shared.outbox import Outbox
 
 
 class LeadNotFound(LookupError):
-    """No lead answers to the reference given."""
+    """No lead answers to the reference given (an erased lead answers to none)."""
 
 
 def resolve_lead(
@@ -36,6 +36,8 @@ def resolve_lead(
 ) -> Lead:
     if lead_id is not None:
         lead = repository.lead_by_id(session=session, lead_id=lead_id)
+        if lead is not None and lead.erased_at is not None:
+            raise LeadNotFound("this lead was erased on request")
         if lead is not None:
             return lead
     if crm is not None:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from services.ingest import repository
 from services.ingest.auth import ApiKeyRoute
-from services.ingest.capture import Rejected, capture
+from services.ingest.capture import Rejected, Suppressed, capture
 from services.ingest.domain.csvfile import (
     UnreadableFile,
     count_rows,
@@ -28,6 +28,8 @@ from services.ingest.domain.csvfile import (
     detect_delimiter,
     read,
 )
+from services.ingest.domain.erasure import erase_rows, is_erased_row
+from services.ingest.domain.normalize import Issue
 from services.ingest.domain.submission import Submission
 from services.ingest.models import Import, ImportIssue
 from services.ingest.settings import IngestSettings
@@ -77,15 +79,27 @@ def process_chunk(
 ) -> bool:
     """Capture the next chunk of rows of an import; answer whether the import is finished.
 
-    Each row is its own savepoint: a bad row is reported and never aborts the file.
+    Each row is its own savepoint: a bad row is reported and never aborts the file. A row of
+    a person erased on request is refused and blanked in the stored file at once, and the
+    file is dropped when the import is finished: only the report stays.
     """
+    # Before the job's row is locked: an erasure under way (which blanks rows of unfinished
+    # imports) goes first, and one that comes waits for this chunk.
+    repository.share_erasure_lock(session=session)
     job = repository.import_(session=session, import_id=import_id)
     if job is None or job.status in ("done", "failed"):
         return True
     job.status = "running"
     _, rows = read(job.content, job.delimiter or ",", start=job.processed_rows)
     handled = 0
+    suppressed: set[int] = set()
     for row in rows:
+        if is_erased_row(row):
+            _refuse(session, job, row=row.number, issues=(ERASED_ROW,))
+            handled += 1
+            if handled >= settings.import_chunk_rows:
+                break
+            continue
         submission = Submission(
             fields=row.fields,
             attributes=row.attributes,
@@ -99,16 +113,9 @@ def process_chunk(
             with session.begin_nested():
                 captured = capture(session, outbox, submission=submission, settings=settings)
         except Rejected as rejected:
-            job.rejected += 1
-            for issue in rejected.issues:
-                _report(
-                    session,
-                    job,
-                    row=row.number,
-                    field=issue.field,
-                    reason=issue.reason,
-                    severity="error",
-                )
+            _refuse(session, job, row=row.number, issues=rejected.issues)
+            if isinstance(rejected, Suppressed):
+                suppressed.add(row.number)
         else:
             if captured.change == "created":
                 job.created += 1
@@ -127,11 +134,23 @@ def process_chunk(
         if handled >= settings.import_chunk_rows:
             break
     job.processed_rows += handled
+    if suppressed:
+        job.content = erase_rows(job.content, job.delimiter or ",", suppressed)
     finished = handled < settings.import_chunk_rows or job.processed_rows >= (job.total_rows or 0)
     if finished:
         job.status = "done"
         job.finished_at = datetime.now(UTC)
+        job.content = ""  # the file is not needed any more: keep no personal data for nothing
     return finished
+
+
+ERASED_ROW = Issue("row", "erased on request (right to erasure) before it was imported")
+
+
+def _refuse(session: Session, job: Import, *, row: int, issues: tuple[Issue, ...]) -> None:
+    job.rejected += 1
+    for issue in issues:
+        _report(session, job, row=row, field=issue.field, reason=issue.reason, severity="error")
 
 
 def _report(

@@ -1,8 +1,11 @@
 """The ingest service's tables. Its metadata is its own: no other service reads these.
 
-A person's identifying data lives only in ``leads`` (named columns and ``attributes``), so
-erasing a person is one update of one row (``erased_at`` set, personal columns cleared);
-touchpoints, accounts and CRM links carry no personal data of their own.
+A person's identifying data lives in ``leads`` (named columns, ``attributes``, ``consent``,
+``crm_ids``), and also where a submission is kept as it came: the rows of an import's file
+still to be processed, the answers stored for idempotent retries, a touchpoint's free-text
+UTM term and content, the CRM record ids of ``crm_links`` and ``feedback``. Erasure
+(:mod:`services.ingest.erasure`) clears all of it and keeps ``suppressions``: keyed hashes of
+the person's email and phone, never the clear values.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import RuntimeTables
 from shared.db.types import UtcDateTime
+from shared.erasure import ErasureLedger
 
 
 class IngestModel(SQLModel, registry=registry()):
@@ -157,6 +161,7 @@ class Import(IngestModel, table=True):
     source: str = Field(max_length=200)
     campaign: str | None = Field(default=None, max_length=200)
     touchpoint_type: str = Field(max_length=64)
+    # The file as accepted; emptied once it is processed (only the report stays).
     content: str = Field(sa_type=Text)
     encoding: str | None = Field(default=None, max_length=20)
     delimiter: str | None = Field(default=None, max_length=4)
@@ -199,5 +204,21 @@ class Feedback(IngestModel, table=True):
     received_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class Suppression(IngestModel, table=True):
+    """A person erased on request, as keyed hashes (HMAC-SHA256) of their normalized email and
+    phone: a later submission of that email (or, with no email, that phone) is refused until
+    it carries the person's consent again, which removes the entries of that erasure."""
+
+    __tablename__ = "suppressions"
+
+    digest: str = Field(primary_key=True, max_length=64)
+    erasure_id: uuid.UUID = Field(primary_key=True)
+    kind: str = Field(max_length=8)  # email | phone
+    lead_ids: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    regulation: str = Field(max_length=8)
+    erased_at: datetime = Field(sa_type=UtcDateTime)
+
+
 metadata = IngestModel.metadata
 TABLES = RuntimeTables.define(metadata)
+ERASURES = ErasureLedger.define(metadata, TABLES)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+import zlib
+from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select, text
 from sqlmodel import Session, col
 
 from services.ingest.models import (
@@ -19,6 +20,8 @@ from services.ingest.models import (
     Import,
     ImportIssue,
     Lead,
+    Suppression,
+    Touchpoint,
 )
 
 
@@ -146,3 +149,120 @@ def feedback_of(*, session: Session, lead_id: uuid.UUID) -> Sequence[Feedback]:
         .scalars()
         .all()
     )
+
+
+# ---------------------------------------------------------------- erasure
+
+# On PostgreSQL, captures hold this lock shared for their transaction and an erasure holds it
+# alone: an erasure waits for the captures in flight (so it sees the leads they create) and
+# the captures that follow wait for it (so they see its suppression). SQLite runs one writer
+# at a time: there, nothing to do.
+ERASURE_LOCK = zlib.crc32(b"leadflow-ingest-erasure") - 2**31
+
+
+def share_erasure_lock(*, session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": ERASURE_LOCK})
+
+
+def take_erasure_lock(*, session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
+
+
+def any_suppression(*, session: Session) -> bool:
+    return session.execute(select(col(Suppression.digest)).limit(1)).first() is not None
+
+
+def leads_of_person(*, session: Session, email: str) -> list[Lead]:
+    """The lead of this email, and the leads with its phone and no email: deduplication
+    would have merged a phone-only submission of that number into it, so they are the same
+    person. A lead with the phone and another email is another person."""
+    lead = lead_by_email(session=session, email=email)
+    if lead is None:
+        return []
+    found = [lead]
+    if lead.phone:
+        found += [
+            other
+            for other in leads_by_phone(session=session, phone=lead.phone)
+            if other.id != lead.id and other.email is None and other.erased_at is None
+        ]
+    return found
+
+
+def touchpoints_of(*, session: Session, lead_ids: Sequence[uuid.UUID]) -> Sequence[Touchpoint]:
+    return (
+        session.execute(select(Touchpoint).where(col(Touchpoint.lead_id).in_(lead_ids)))
+        .scalars()
+        .all()
+    )
+
+
+def feedback_of_leads(*, session: Session, lead_ids: Sequence[uuid.UUID]) -> Sequence[Feedback]:
+    return (
+        session.execute(select(Feedback).where(col(Feedback.lead_id).in_(lead_ids))).scalars().all()
+    )
+
+
+def delete_crm_links(*, session: Session, lead_ids: Sequence[uuid.UUID]) -> None:
+    session.execute(delete(CrmLink).where(col(CrmLink.lead_id).in_(lead_ids)))
+
+
+def unfinished_imports(
+    *, session: Session, ids: Sequence[uuid.UUID], containing: str
+) -> Sequence[Import]:
+    """Imports still to be processed (their file is kept until then) that are among ``ids``
+    or whose file holds ``containing`` (case-insensitive)."""
+    return (
+        session.execute(
+            select(Import).where(
+                col(Import.status).in_(("pending", "running")),
+                or_(
+                    col(Import.id).in_(ids),
+                    func.lower(col(Import.content)).contains(containing, autoescape=True),
+                ),
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+def import_issues_of_rows(
+    *, session: Session, import_id: uuid.UUID, rows: Sequence[int]
+) -> Sequence[ImportIssue]:
+    return (
+        session.execute(
+            select(ImportIssue).where(
+                col(ImportIssue.import_id) == import_id, col(ImportIssue.row).in_(rows)
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+def delete_idempotent_answers_mentioning(*, session: Session, needles: Sequence[str]) -> int:
+    """Forget stored answers (a retry's replay) whose body mentions any of ``needles``."""
+    if not needles:
+        return 0
+    result = session.execute(
+        delete(IdempotentRequest).where(
+            or_(*(col(IdempotentRequest.body).contains(n, autoescape=True) for n in needles))
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def suppressions(*, session: Session, digests: Collection[str]) -> Sequence[Suppression]:
+    return (
+        session.execute(select(Suppression).where(col(Suppression.digest).in_(digests)))
+        .scalars()
+        .all()
+    )
+
+
+def lift_suppressions(*, session: Session, erasure_ids: Collection[uuid.UUID]) -> None:
+    if erasure_ids:
+        session.execute(delete(Suppression).where(col(Suppression.erasure_id).in_(erasure_ids)))

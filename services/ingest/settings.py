@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from services.ingest.domain.normalize import NormalizationConfig
@@ -34,6 +34,11 @@ class IngestSettings(ServiceSettings):
     require_api_key: bool = True
     import_chunk_rows: int = Field(default=500, ge=1)
     idempotency_retention_hours: int = Field(default=72, ge=1)
+
+    # Erasure: the HMAC key of the suppression list (hashes of erased people's email and
+    # phone). Set a random secret of your own in production, and keep it: with another key
+    # the list no longer recognises anyone.
+    suppression_key: SecretStr = SecretStr("leadflow-development-suppression-key")
 
     # CRM webhooks. The URL HubSpot signs is the public one (a proxy may sit in front).
     public_base_url: str | None = None

@@ -3,12 +3,18 @@
 Facts are inserted, never updated, and keyed by a natural id (touchpoint, assignment) or by
 the event id, so the read model does not depend on the order events of different topics
 arrive in: feedback before its lead's ingested event is just a row that waits for the others.
+
+``leads.erased`` changes no fact: no fact holds personal data (no name, email, phone, postal
+code or free text of the lead; ``rep_name`` is the rep's), so counts and money stay exactly
+as they were, and a late or replayed event of an erased lead writes nothing personal
+either. The lead id is remembered as erased.
 """
 
 from __future__ import annotations
 
 from services.reporting import repository
 from services.reporting.models import (
+    ERASURES,
     AssignmentFact,
     FeedbackFact,
     GradeFact,
@@ -16,6 +22,7 @@ from services.reporting.models import (
     TouchpointFact,
 )
 from shared.contracts import (
+    LeadErasedV1,
     LeadFeedbackV1,
     LeadIngestedV1,
     LeadRoutedV1,
@@ -127,3 +134,8 @@ def record_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
             "occurred_at": payload.occurred_at,
         },
     )
+
+
+@handlers.on(LeadErasedV1)
+def record_erasure(context: HandlerContext, payload: LeadErasedV1) -> None:
+    ERASURES.remember(context.session, lead_id=payload.lead_id, erased_at=payload.erased_at)

@@ -9,6 +9,10 @@ functions in :mod:`services.reporting.domain`.
 
 The two tables people write through the API, ``campaign_costs`` and ``targets``, are not
 facts from the topics: a rebuild leaves them alone.
+
+No fact names a person: the leads are their ids, with source, campaign, country, region and
+vertical, so an erasure (``leads.erased``) changes no fact and no figure. The erased lead ids
+are kept in ``erased_leads`` (which a rebuild does not empty either).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import RuntimeTables
 from shared.db.types import UtcDateTime
+from shared.erasure import ErasureLedger
 
 
 class ReportingModel(SQLModel, registry=registry()):
@@ -149,3 +154,4 @@ FACT_TABLES: tuple[type[ReportingModel], ...] = (
 
 metadata = ReportingModel.metadata
 TABLES = RuntimeTables.define(metadata)
+ERASURES = ErasureLedger.define(metadata, TABLES)

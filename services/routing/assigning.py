@@ -21,9 +21,10 @@ from services.routing.domain.decision import Decision, decide, decide_nurture, t
 from services.routing.domain.lifecycle import LeadState, feedback_effect, on_rescore
 from services.routing.domain.model import LeadFacts, RoutingConfig, normalize_domain
 from services.routing.domain.sla import SlaPolicy, on_breach, start_clock
-from services.routing.models import AssignmentRow, FeedbackRow, RoutedLeadRow
+from services.routing.models import ERASURES, AssignmentRow, FeedbackRow, RoutedLeadRow
 from shared.contracts import (
     EventPayload,
+    LeadErasedV1,
     LeadFeedbackV1,
     LeadRoutedV1,
     LeadScoredV1,
@@ -199,6 +200,9 @@ def on_lead_scored(
 ) -> AssignmentRow | None:
     """Keep the lead's latest facts; route it if it is new, or if the new score calls for
     it (out of nurture on a grade rise, out of a queue when someone can take it now)."""
+    if ERASURES.hold(session, payload.lead_id):
+        log.info("score of an erased lead ignored", lead_id=str(payload.lead_id))
+        return None
     snapshot = payload.lead
     lead = repository.lock_lead(session, lead_id=payload.lead_id)
     if lead is not None and payload.scored_at < lead.scored_at:
@@ -267,9 +271,13 @@ def on_lead_scored(
 
 def on_feedback(
     session: Session, *, payload: LeadFeedbackV1, event_id: str, now: datetime, emit: Emit
-) -> FeedbackRow:
+) -> FeedbackRow | None:
     """Record the feedback and apply it to the lead's current assignment; feedback about a
-    lead routing has not assigned yet is kept and applied when it is."""
+    lead routing has not assigned yet is kept and applied when it is. Feedback about an
+    erased lead (arriving late: topics are not ordered with each other) is dropped."""
+    if ERASURES.hold(session, payload.lead_id):
+        log.info("feedback of an erased lead dropped", lead_id=str(payload.lead_id))
+        return None
     feedback = FeedbackRow(
         event_id=event_id,
         lead_id=payload.lead_id,
@@ -565,3 +573,43 @@ def retry_queued(
     )
     _apply_pending(session, lead=lead, assignment=assignment, config=config, now=now, emit=emit)
     return True
+
+
+# ---------------------------------------------------------------- leads.erased
+
+ERASED_TEXT = "[erased]"
+
+
+def on_erased(session: Session, *, payload: LeadErasedV1, now: datetime) -> None:
+    """Anonymise what routing holds of an erased lead, and never route it again.
+
+    The lead's postal code goes (from its row and from the explanations that quote it) and so
+    do the notes of its feedback; its current assignment is closed (``ended_reason``
+    ``erased``): the rep's capacity is freed, a running SLA clock is cancelled (no warning,
+    breach or re-assignment will follow) and a queued lead leaves its queue. Grades,
+    outcomes, reps, teams, dispositions and amounts stay: they are no one's personal data.
+    Nothing is published for it.
+    """
+    ERASURES.hold(session, payload.lead_id)
+    ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
+    lead = repository.lock_lead(session, lead_id=payload.lead_id)
+    postal_code = lead.postal_code if lead is not None else None
+    for assignment in repository.lead_assignments(session, lead_id=payload.lead_id):
+        if postal_code:
+            assignment.explanation = assignment.explanation.replace(postal_code, ERASED_TEXT)
+        if assignment.state in ("open", "nurturing", "queued"):
+            assignment.state = "closed"
+            assignment.ended_reason = "erased"
+            assignment.ended_at = now
+            assignment.closed_at = now
+        if assignment.sla_status in RUNNING:
+            assignment.sla_status = "cancelled"
+            assignment.sla_settled_at = now
+    for feedback in repository.lead_feedback(session, lead_id=payload.lead_id):
+        feedback.note = None
+    if lead is not None:
+        lead.postal_code = None
+        lead.state = "closed" if lead.state is not None else None
+        lead.updated_at = now
+    session.flush()
+    ERASURES.purge_outbox(session, lead_ids=[payload.lead_id], now=now)

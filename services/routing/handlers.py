@@ -1,4 +1,4 @@
-"""The consumers of leads.scored and leads.feedback.
+"""The consumers of leads.scored, leads.feedback and leads.erased.
 
 A score is routed **as of its time** (``scored_at``) when that lies in the past, else as of
 the clock: the decision (availability, out of office) and the follow-up clock start when the
@@ -9,13 +9,15 @@ in the past already is handled by the SLA worker on its next poll, as one passed
 instance was running (:mod:`services.routing.timers`): breached and re-assigned then, unless
 feedback stopped the clock first (feedback that arrived before the score is kept and applied
 in the transaction that assigns the lead).
+
+An erasure (``leads.erased``) is applied as of the clock: see :func:`assigning.on_erased`.
 """
 
 from __future__ import annotations
 
 from services.routing import assigning
 from services.routing.clock import Clock
-from shared.contracts import EventPayload, LeadFeedbackV1, LeadScoredV1
+from shared.contracts import EventPayload, LeadErasedV1, LeadFeedbackV1, LeadScoredV1
 from shared.kafka.consumer import HandlerContext, Handlers
 
 
@@ -41,5 +43,9 @@ def build_handlers(clock: Clock) -> Handlers:
         assigning.on_feedback(
             context.session, payload=payload, event_id=context.event.id, now=now, emit=emit
         )
+
+    @handlers.on(LeadErasedV1)
+    def erase_lead(context: HandlerContext, payload: LeadErasedV1) -> None:
+        assigning.on_erased(context.session, payload=payload, now=clock())
 
     return handlers

@@ -4,7 +4,8 @@ Configuration (teams, territories, reps and their absences, named accounts, nurt
 programs) and its audit log; the round-robin state (one row per team, one per rep in a
 team); and the leads: the latest facts of each scored lead, its assignments (each with its
 rule, explanation, skipped candidates, SLA clock and disposition), and every piece of
-feedback received (pending until the lead has an assignment it applies to).
+feedback received (pending until the lead has an assignment it applies to); the leads erased
+on request (``erased_leads``), never routed again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import RuntimeTables
 from shared.db.types import UtcDateTime
+from shared.erasure import ErasureLedger
 
 ID_LENGTH = 64
 
@@ -210,10 +212,11 @@ class AssignmentRow(RoutingModel, table=True):
     routed_at: datetime = Field(sa_type=UtcDateTime)
     # open | nurturing | queued | closed | superseded
     state: str = Field(max_length=16)
-    # Why it stopped being the lead's current assignment (sla_breach, pulled_from_nurture ...).
+    # Why it stopped being the lead's current assignment (sla_breach, pulled_from_nurture,
+    # erased ...).
     ended_reason: str | None = Field(default=None, max_length=32)
     ended_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
-    # running | warned | met | late | breached; none when no clock runs.
+    # running | warned | met | late | breached | cancelled (lead erased); none when no clock.
     sla_status: str | None = Field(default=None, max_length=16)
     sla_warn_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     sla_due_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
@@ -254,3 +257,4 @@ class FeedbackRow(RoutingModel, table=True):
 
 metadata = RoutingModel.metadata
 TABLES = RuntimeTables.define(metadata)
+ERASURES = ErasureLedger.define(metadata, TABLES)

@@ -11,9 +11,10 @@ from pathlib import Path
 from services.routing.api import build_router
 from services.routing.clock import Clock, system_clock
 from services.routing.handlers import build_handlers
-from services.routing.models import TABLES, metadata
+from services.routing.models import ERASURES, TABLES, metadata
 from services.routing.settings import RoutingSettings
 from services.routing.timers import sla_worker
+from shared.erasure import outbox_purger
 from shared.service import ConsumerSpec, ServiceDefinition
 
 
@@ -30,7 +31,7 @@ def build_definition(*, clock: Clock = system_clock) -> ServiceDefinition:
         migrations_dir=Path(__file__).parent / "migrations",
         routers=(build_router(clock),),
         consumers=(ConsumerSpec(handlers=build_handlers(clock)),),
-        workers=(sla_worker(clock),),
+        workers=(sla_worker(clock), outbox_purger(ERASURES)),
     )
 
 

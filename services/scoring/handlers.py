@@ -8,6 +8,12 @@ up to the present.
 
 ``leads.feedback``: remember what sales reported (back-tests compare grades with it); a lead
 converted, won or lost is closed and no longer re-scored by decay or activation.
+
+``leads.erased``: forget the lead's snapshot, touchpoints and current score (the published
+grades and the feedback stay, as numbers and statuses), purge its published events from the
+outbox, and remember the lead as erased: a ``leads.ingested`` of it that comes later (topics
+are not ordered with each other) or in a replay is ignored, so the person is never projected
+or scored again.
 """
 
 from __future__ import annotations
@@ -18,9 +24,9 @@ from datetime import datetime
 from sqlmodel import Session
 
 from services.scoring import repository, rulebook_store
-from services.scoring.models import LeadRecord
+from services.scoring.models import ERASURES, LeadRecord
 from services.scoring.rescoring import rescore
-from shared.contracts import LeadFeedbackV1, LeadIngestedV1, LeadSnapshot
+from shared.contracts import LeadErasedV1, LeadFeedbackV1, LeadIngestedV1, LeadSnapshot
 from shared.kafka.consumer import HandlerContext, Handlers
 
 CLOSED_STATUSES = frozenset({"converted", "won", "lost"})
@@ -31,6 +37,8 @@ handlers = Handlers()
 @handlers.on(LeadIngestedV1)
 def score_touchpoint(context: HandlerContext, payload: LeadIngestedV1) -> None:
     session = context.session
+    if ERASURES.hold(session, payload.lead_id):
+        return  # late or replayed: the person is not written back
     now = context.event.time
     record = rulebook_store.ensure_active(session=session, now=now)
     _keep_lead(session, payload, now)
@@ -107,3 +115,12 @@ def remember_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
     elif reopened:
         # Back in play: let the scheduler bring its grade up to date at once.
         repository.set_next_check(session=session, lead_id=payload.lead_id, at=context.event.time)
+
+
+@handlers.on(LeadErasedV1)
+def erase_lead(context: HandlerContext, payload: LeadErasedV1) -> None:
+    session = context.session
+    ERASURES.hold(session, payload.lead_id)
+    ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
+    repository.erase_lead(session=session, lead_id=payload.lead_id)
+    ERASURES.purge_outbox(session, lead_ids=[payload.lead_id])

@@ -5,7 +5,8 @@
 * ``scores``: each lead's current score with its reasons, and when decay may next change it;
 * ``score_history``: every published score;
 * ``feedback``: what sales reported (``leads.feedback``), for back-tests and closing leads;
-* ``rescore_jobs``: re-scoring every open lead after an activation, resumable by its cursor.
+* ``rescore_jobs``: re-scoring every open lead after an activation, resumable by its cursor;
+* ``erased_leads``: leads erased on request (``leads.erased``), never projected again.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from sqlmodel import Field, SQLModel
 
 from shared.db import RuntimeTables
 from shared.db.types import UtcDateTime
+from shared.erasure import ErasureLedger
 
 BigId = BigInteger().with_variant(Integer, "sqlite")
 
@@ -145,3 +147,4 @@ class RescoreJob(ScoringModel, table=True):
 
 metadata = ScoringModel.metadata
 TABLES = RuntimeTables.define(metadata)
+ERASURES = ErasureLedger.define(metadata, TABLES)

@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Collection, Sequence
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
@@ -62,10 +62,17 @@ def lead(*, session: Session, lead_id: uuid.UUID, for_update: bool = False) -> L
     return session.execute(statement).scalar_one_or_none()
 
 
-def leads(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, LeadRecord]:
+def leads(
+    *, session: Session, lead_ids: Collection[uuid.UUID], for_update: bool = False
+) -> dict[uuid.UUID, LeadRecord]:
+    """``for_update``: locked until the transaction ends, in lead id order (PostgreSQL), so a
+    lead erased meanwhile is either gone already or erased after this transaction."""
     if not lead_ids:
         return {}
-    rows = session.execute(select(LeadRecord).where(col(LeadRecord.lead_id).in_(lead_ids)))
+    statement = select(LeadRecord).where(col(LeadRecord.lead_id).in_(lead_ids))
+    if for_update:
+        statement = statement.order_by(col(LeadRecord.lead_id)).with_for_update()
+    rows = session.execute(statement)
     return {row.lead_id: row for row in rows.scalars()}
 
 
@@ -99,6 +106,14 @@ def company_leads(
     else:
         statement = statement.where(col(LeadRecord.company_domain) == domain)
     return list(session.execute(statement.order_by(col(LeadRecord.lead_id))).scalars())
+
+
+def erase_lead(*, session: Session, lead_id: uuid.UUID) -> None:
+    """Forget what the projection holds of an erased lead: its snapshot, its touchpoints and
+    its current score (reasons quote the lead's values). The published grades
+    (``score_history``) and the feedback stay: numbers and statuses, nothing personal."""
+    for model in (LeadRecord, TouchpointRecord, ScoreRecord):
+        session.execute(delete(model).where(col(model.lead_id) == lead_id))
 
 
 def add_touchpoint(*, session: Session, lead_id: uuid.UUID, touchpoint: Touchpoint) -> bool:

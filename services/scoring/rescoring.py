@@ -53,7 +53,8 @@ def rescore(
 ) -> RescoreCounts:
     """Re-score ``lead_ids`` (known leads; others are skipped) with ``rulebook`` at ``now``."""
     counts = RescoreCounts()
-    leads = repository.leads(session=session, lead_ids=lead_ids)
+    # Locked: an erasure of one of them (which deletes the lead) cannot interleave.
+    leads = repository.leads(session=session, lead_ids=lead_ids, for_update=True)
     counts.unknown = [lead_id for lead_id in lead_ids if lead_id not in leads]
     if not leads:
         return counts

@@ -7,9 +7,10 @@ from pathlib import Path
 from services.scoring.api import router
 from services.scoring.cli import cli
 from services.scoring.handlers import handlers
-from services.scoring.models import TABLES, metadata
+from services.scoring.models import ERASURES, TABLES, metadata
 from services.scoring.settings import ScoringSettings
 from services.scoring.workers import decay_worker, install_default_rulebook, rescore_worker
+from shared.erasure import outbox_purger
 from shared.service import ConsumerSpec, ServiceDefinition
 
 DEFINITION = ServiceDefinition(
@@ -24,6 +25,6 @@ DEFINITION = ServiceDefinition(
     migrations_dir=Path(__file__).parent / "migrations",
     routers=(router,),
     consumers=(ConsumerSpec(handlers=handlers),),
-    workers=(install_default_rulebook, rescore_worker, decay_worker),
+    workers=(install_default_rulebook, rescore_worker, decay_worker, outbox_purger(ERASURES)),
     cli=cli,
 )

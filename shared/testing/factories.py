@@ -8,6 +8,7 @@ from typing import Any
 
 from shared.contracts import (
     CompanySnapshot,
+    LeadErasedV1,
     LeadFeedbackV1,
     LeadIngestedV1,
     LeadRoutedV1,
@@ -133,3 +134,14 @@ def lead_feedback(**overrides: Any) -> LeadFeedbackV1:
     }
     values.update(overrides)
     return LeadFeedbackV1(**values)
+
+
+def lead_erased(**overrides: Any) -> LeadErasedV1:
+    values: dict[str, Any] = {
+        "lead_id": uuid.uuid4(),
+        "erasure_id": uuid.uuid4(),
+        "regulation": "gdpr",
+        "erased_at": now(),
+    }
+    values.update(overrides)
+    return LeadErasedV1(**values)

@@ -83,6 +83,7 @@ def test_the_documented_headers_are_the_ones_the_codec_sends() -> None:
         factories.lead_routed(),
         factories.lead_sla(),
         factories.lead_feedback(),
+        factories.lead_erased(),
     ]
     for payload in samples:
         headers = {k: v.decode() for k, v in Event(data=payload, source="/leadflow/x").headers()}

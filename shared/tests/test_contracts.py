@@ -36,6 +36,7 @@ SAMPLES: dict[str, Callable[[], EventPayload]] = {
         amount=Decimal("48000.00"),
         currency="EUR",
     ),
+    "leadflow.lead.erased.v1": factories.lead_erased,
 }
 
 
@@ -102,6 +103,7 @@ def test_topic_catalog_names() -> None:
         "leads.routed",
         "leads.sla",
         "leads.feedback",
+        "leads.erased",
     ]
     names = TopicNames("t123")
     assert names.physical("leads.scored") == "t123.leads.scored"

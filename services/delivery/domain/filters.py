@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from shared.contracts import (
     EventPayload,
     Grade,
+    LeadErasedV1,
     LeadFeedbackV1,
     LeadIngestedV1,
     LeadRoutedV1,
@@ -22,7 +23,9 @@ from shared.contracts import (
 )
 
 # The public topics a subscriber may ask for (the catalog's names).
-EventType = Literal["leads.ingested", "leads.scored", "leads.routed", "leads.sla", "leads.feedback"]
+EventType = Literal[
+    "leads.ingested", "leads.scored", "leads.routed", "leads.sla", "leads.feedback", "leads.erased"
+]
 EVENT_TYPES: tuple[str, ...] = get_args(EventType)
 GRADES: tuple[str, ...] = get_args(Grade)
 
@@ -32,6 +35,7 @@ _EVENT_TYPE_OF: dict[type[EventPayload], str] = {
     LeadRoutedV1: "leads.routed",
     LeadSlaV1: "leads.sla",
     LeadFeedbackV1: "leads.feedback",
+    LeadErasedV1: "leads.erased",
 }
 
 

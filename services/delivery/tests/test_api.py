@@ -61,7 +61,7 @@ async def test_a_subscription_is_created_with_its_secret_shown_once(
         ({"url": "ftp://example.test/x"}, ["body", "url"], "scheme"),
         ({"url": "not a url"}, ["body", "url"], "URL"),
         ({"event_types": []}, ["body", "event_types"], "at least 1"),
-        ({"event_types": ["leads.erased"]}, ["body", "event_types", "0"], "leads.ingested"),
+        ({"event_types": ["leads.deleted"]}, ["body", "event_types", "0"], "leads.ingested"),
         ({"filters": {"grades": ["E"]}}, ["body", "filters", "grades", "0"], "'A'"),
         ({"filters": {"campaigns": [""]}}, ["body", "filters", "campaigns", "0"], "at least 1"),
         ({"secret": "mine"}, ["body", "secret"], "not permitted"),

@@ -33,6 +33,7 @@ def test_each_payload_is_named_by_its_topic() -> None:
         factories.lead_routed(),
         factories.lead_sla(),
         factories.lead_feedback(),
+        factories.lead_erased(),
     ]
     assert {type(p) for p in payloads} == set(PAYLOAD_TYPES)
     for payload in payloads:
@@ -141,7 +142,7 @@ def test_matching(subscription: SubscriptionFilter, facts_: EventFacts, expected
     ("kwargs", "message"),
     [
         ({"event_types": []}, "at least one event type"),
-        ({"event_types": ["leads.erased"]}, "unknown event types: leads.erased"),
+        ({"event_types": ["leads.deleted"]}, "unknown event types: leads.deleted"),
         ({"event_types": ["leads.routed"], "grades": ["E"]}, "unknown grades: E"),
     ],
 )
