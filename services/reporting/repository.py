@@ -3,6 +3,7 @@ and the costs and targets people enter."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -55,10 +56,16 @@ def add_fact(*, session: Session, model: type[ReportingModel], values: dict[str,
     reaches the read model twice by another road (a rebuild running beside the live
     consumer, an event re-published under a new id) a no-op.
     """
-    table: Any = model.__table__  # type: ignore[attr-defined]
     dialect = session.get_bind().dialect.name
+    session.execute(_insert_if_new(dialect, model), values)
+
+
+@functools.cache
+def _insert_if_new(dialect: str, model: type[ReportingModel]) -> Any:
+    """One statement per table, values passed as parameters: the statement is then compiled
+    once and cached, where ``.values(**values)`` built a new one for every fact."""
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    session.execute(insert(table).values(**values).on_conflict_do_nothing())
+    return insert(_table(model)).on_conflict_do_nothing()
 
 
 def clear_facts(*, session: Session) -> None:
