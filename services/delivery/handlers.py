@@ -50,13 +50,13 @@ def _fan_out(context: HandlerContext, payload: EventPayload) -> None:
         repository.save_lead_view(session, payload.lead_id, view, now=now)
     facts = filters.facts(payload, view)
     body: str | None = None
-    for subscription in repository.subscriptions_receiving(session):
-        if not repository.subscription_filter(subscription).matches(facts):
+    for receiver in repository.receivers(session):
+        if not receiver.filter.matches(facts):
             continue
         body = body or envelope(context.event)
         repository.add_delivery(
             session,
-            subscription_id=subscription.id,
+            subscription_id=receiver.subscription_id,
             lead_id=payload.lead_id,
             event_id=context.event.id,
             event_type=context.event.type,
@@ -123,14 +123,14 @@ def on_erased(context: HandlerContext, payload: LeadErasedV1) -> None:
     view = repository.lead_view(session, payload.lead_id) or filters.LeadView()
     facts = filters.facts(payload, view)
     body: str | None = None
-    for subscription in repository.subscriptions_receiving(session):
-        told = subscription.id in holders
-        if not told and not repository.subscription_filter(subscription).matches(facts):
+    for receiver in repository.receivers(session):
+        told = receiver.subscription_id in holders
+        if not told and not receiver.filter.matches(facts):
             continue
         body = body or envelope(context.event)
         repository.add_delivery(
             session,
-            subscription_id=subscription.id,
+            subscription_id=receiver.subscription_id,
             lead_id=payload.lead_id,
             event_id=context.event.id,
             event_type=context.event.type,

@@ -9,6 +9,7 @@ the rule of :func:`services.delivery.domain.ordering.dispatchable`, in SQL.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -137,10 +139,33 @@ def resume(session: Session, subscription: Subscription, *, now: datetime) -> in
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def subscriptions_receiving(session: Session) -> list[Subscription]:
-    """Subscriptions new events are queued for: active and paused ones (not disabled)."""
+@dataclass(frozen=True)
+class Receiver:
+    """A subscription new events are queued for, with its filter."""
+
+    subscription_id: uuid.UUID
+    filter: filters.SubscriptionFilter
+
+
+_RECEIVERS = "delivery.receivers"
+
+
+def receivers(session: Session) -> list[Receiver]:
+    """Subscriptions new events are queued for: active and paused ones (not disabled).
+
+    Read once per transaction: the consumer asks for every event of its batch, and the
+    subscriptions it sees are those of the transaction's start either way."""
+    transaction = session.get_transaction()
+    cached = session.info.get(_RECEIVERS)
+    if cached is not None and cached[0] is transaction:
+        return list(cached[1])
     query = select(Subscription).where(col(Subscription.status).in_(("active", "paused")))
-    return list(session.execute(query).scalars())
+    found = [
+        Receiver(subscription.id, subscription_filter(subscription))
+        for subscription in session.execute(query).scalars()
+    ]
+    session.info[_RECEIVERS] = (transaction, found)
+    return list(found)
 
 
 def subscription_filter(subscription: Subscription) -> filters.SubscriptionFilter:
@@ -153,7 +178,10 @@ def subscription_filter(subscription: Subscription) -> filters.SubscriptionFilte
 
 
 def lead_view(session: Session, lead_id: uuid.UUID) -> filters.LeadView | None:
-    row = session.get(LeadView, lead_id)
+    table = _table(LeadView)
+    row = session.execute(
+        select(table.c.campaign, table.c.grade, table.c.crm_ids).where(table.c.lead_id == lead_id)
+    ).first()
     if row is None:
         return None
     return filters.LeadView(campaign=row.campaign, grade=row.grade, crm_ids=dict(row.crm_ids))
@@ -162,14 +190,30 @@ def lead_view(session: Session, lead_id: uuid.UUID) -> filters.LeadView | None:
 def save_lead_view(
     session: Session, lead_id: uuid.UUID, view: filters.LeadView, *, now: datetime
 ) -> None:
-    row = session.get(LeadView, lead_id)
-    if row is None:
-        row = LeadView(lead_id=lead_id, updated_at=now)
-    row.campaign = view.campaign
-    row.grade = view.grade
-    row.crm_ids = dict(view.crm_ids)
-    row.updated_at = now
-    session.add(row)
+    """One upsert, no ORM object: the consumer writes a view for nearly every event, and a
+    unit-of-work flush each time cost more than the rest of the handler."""
+    values = {
+        "lead_id": lead_id,
+        "campaign": view.campaign,
+        "grade": view.grade,
+        "crm_ids": dict(view.crm_ids),
+        "updated_at": now,
+    }
+    session.execute(_upsert_lead_view(session.get_bind().dialect.name), values)
+
+
+@functools.cache
+def _upsert_lead_view(dialect: str) -> Any:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(_table(LeadView))
+    changed = ("campaign", "grade", "crm_ids", "updated_at")
+    return statement.on_conflict_do_update(
+        index_elements=["lead_id"], set_={name: statement.excluded[name] for name in changed}
+    )
+
+
+def _table(model: Any) -> Any:
+    return model.__table__
 
 
 # ---------------------------------------------------------------------------- deliveries

@@ -120,3 +120,23 @@ def test_concurrent_claims_skip_locked_rows_instead_of_waiting(
             select(Delivery).where(col(Delivery.lease_token).is_not(None))
         ).scalars()
         assert len(list(leased)) == 6
+
+
+@pytest.mark.parametrize("db_backend", [pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_receivers_are_read_once_a_transaction_and_anew_in_the_next(
+    database: Database, clock: FakeClock
+) -> None:
+    active = subscription(database, clock)
+    paused = subscription(database, clock, "paused")
+    subscription(database, clock, "disabled")
+    with database.transaction() as session:
+        first = repository.receivers(session)
+        assert {receiver.subscription_id for receiver in first} == {active, paused}
+        added_meanwhile = subscription(database, clock)  # another transaction commits one
+        assert repository.receivers(session) == first  # the consumer batch's snapshot
+    with database.transaction() as session:
+        assert {receiver.subscription_id for receiver in repository.receivers(session)} == {
+            active,
+            paused,
+            added_meanwhile,
+        }
