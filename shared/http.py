@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.outbox import Outbox
@@ -209,7 +211,29 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
         app.include_router(router)
     app.add_middleware(RequestSizeLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_middleware(HttpMetrics, service=definition.name)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """The framework's own 4xx in the shape of every other error: FastAPI answers a body it
+    cannot read (not UTF-8, say) with ``{"detail": "There was an error parsing the body"}``
+    and Starlette a path no route matches with ``{"detail": "Not Found"}``. A detail that is
+    already a list of errors, or any other status, is left as it is."""
+    assert isinstance(error, StarletteHTTPException)
+    if isinstance(error.detail, str) and error.status_code in _FRAMEWORK_ERROR_LOCATIONS:
+        response = problem(
+            error.status_code, _FRAMEWORK_ERROR_LOCATIONS[error.status_code], error.detail
+        )
+        for name, value in (error.headers or {}).items():
+            response.headers[name] = value
+        return response
+    return await http_exception_handler(request, error)
+
+
+# Where the framework's own errors are: a body it could not parse; a path or a method that
+# no route takes.
+_FRAMEWORK_ERROR_LOCATIONS = {400: "body", 404: "path", 405: "path"}
 
 
 def problem(status: int, field: str, message: str, **extra: Any) -> JSONResponse:

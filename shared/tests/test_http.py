@@ -103,6 +103,26 @@ async def test_bad_input_names_the_field_and_the_reason(client: httpx.AsyncClien
 
 
 @pytest.mark.kafka
+async def test_the_frameworks_own_errors_say_where_too(client: httpx.AsyncClient) -> None:
+    # A body that is not UTF-8: FastAPI's own 400, in the shape of every other error.
+    unreadable = await client.post(
+        "/v1/probe", content=b'{"note": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
+    assert unreadable.status_code == 400
+    [detail] = unreadable.json()["detail"]
+    assert detail["loc"] == ["body"]
+    assert detail["msg"] == "There was an error parsing the body"
+    # No route for the path, or not for the method.
+    unknown = await client.get("/v1/nowhere")
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"][0]["loc"] == ["path"]
+    wrong_method = await client.delete("/v1/probe")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["detail"][0]["loc"] == ["path"]
+    assert wrong_method.headers["allow"] == "POST"
+
+
+@pytest.mark.kafka
 async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, database: Database) -> None:
     big = {"note": "x" * (MAX_BYTES + 10)}
     response = await client.post("/v1/probe", json=big)
