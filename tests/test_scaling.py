@@ -47,6 +47,9 @@ pytestmark = pytest.mark.e2e
 LEADS = int(os.environ.get("LEADFLOW_SCALING_LEADS", "400"))
 
 
+# Ten processes to start and a flow to wait for: more than the suite's 300 s per test may be
+# needed on a loaded machine (about two minutes on two shared cores).
+@pytest.mark.timeout(900)
 async def test_two_replicas_of_each_service_share_the_work_with_no_double_effect(
     system_factory: SystemFactory, receiver: tuple[Receiver, str]
 ) -> None:
