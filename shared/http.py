@@ -7,11 +7,14 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Request, Response
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from sqlmodel import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.outbox import Outbox
@@ -150,6 +153,38 @@ class RequestSizeLimit:
         await send({"type": "http.response.body", "body": body})
 
 
+class RefuseNul:
+    """A 422 for a NUL character in a query parameter or in the path, naming it: PostgreSQL
+    cannot hold one in a text value, so a lookup by it would fail in the database."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            loc = self._nul_at(scope)
+            if loc is not None:
+                detail = {
+                    "loc": loc,
+                    "msg": "must not contain NUL characters",
+                    "type": "value_error",
+                }
+                await JSONResponse({"detail": [detail]}, status_code=422)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _nul_at(scope: Scope) -> list[str] | None:
+        if "\x00" in scope.get("path", ""):
+            return ["path"]
+        query: bytes = scope.get("query_string", b"")
+        if b"%00" in query or b"\x00" in query:
+            for name, value in parse_qsl(query.decode("latin-1"), keep_blank_values=True):
+                if "\x00" in name or "\x00" in value:
+                    return ["query", name.replace("\x00", "")]
+        return None
+
+
 class HttpMetrics:
     """Counts and times requests by route template (not raw path: ids would explode labels)."""
 
@@ -207,9 +242,37 @@ def create_app(runtime: ServiceRuntime, *, manage_runtime: bool = True) -> FastA
     app.include_router(probes)
     for router in definition.routers:
         app.include_router(router)
+    app.add_middleware(RefuseNul)
     app.add_middleware(RequestSizeLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_middleware(HttpMetrics, service=definition.name)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     return app
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """The framework's own 4xx in the shape of every other error: FastAPI answers a body it
+    cannot read (not UTF-8, say) with ``{"detail": "There was an error parsing the body"}``
+    and Starlette a path no route matches with ``{"detail": "Not Found"}``. A detail that is
+    already a list of errors, or any other status, is left as it is."""
+    assert isinstance(error, StarletteHTTPException)
+    if isinstance(error.detail, str) and error.status_code in _FRAMEWORK_ERROR_LOCATIONS:
+        response = problem(
+            error.status_code, _FRAMEWORK_ERROR_LOCATIONS[error.status_code], error.detail
+        )
+        for name, value in (error.headers or {}).items():
+            response.headers[name] = value
+        return response
+    return await http_exception_handler(request, error)
+
+
+# Where the framework's own errors are: a body it could not parse; a path or a method that
+# no route takes.
+_FRAMEWORK_ERROR_LOCATIONS = {400: "body", 404: "path", 405: "path"}
+
+
+# An id that is a database integer, in a path: out of the column's range it is a 422 naming
+# the parameter, not an error of the database (PostgreSQL's INTEGER is 32 bits).
+RowId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def problem(status: int, field: str, message: str, **extra: Any) -> JSONResponse:

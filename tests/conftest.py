@@ -10,12 +10,13 @@ A failing test's report gets the tail of every process's log of every system sti
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.flow import Receiver, webhook_receiver
 from tests.system import System
 
 _LIVE: list[System] = []
@@ -66,6 +67,13 @@ def system_factory(
         yield factory
     finally:
         factory.stop_all()
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
+    """A webhook subscriber on 127.0.0.1 for one test, and the URL to subscribe."""
+    async with webhook_receiver() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")

@@ -23,12 +23,10 @@ from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request, Response
-from standardwebhooks import Webhook
 
 from shared.testing.kafka_tools import eventually
-from shared.testing.pytest_plugin import serve_app
 from tests.conftest import HUBSPOT_CLIENT_SECRET
+from tests.flow import Receiver, subscribe, webhook_receiver
 from tests.system import System
 
 pytestmark = pytest.mark.e2e
@@ -64,28 +62,10 @@ ROUTING_CONFIG: list[tuple[str, dict[str, Any]]] = [
 ]
 
 
-class Receiver:
-    """A webhook receiver on 127.0.0.1: what delivery sent it, verified as a subscriber would."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[bytes, dict[str, str]]] = []
-        self.app = FastAPI()
-
-        @self.app.post("/hooks")
-        async def receive(request: Request) -> Response:
-            self.received.append((await request.body(), dict(request.headers)))
-            return Response(status_code=204)
-
-    def events(self, secret: str) -> list[dict[str, Any]]:
-        verifier = Webhook(secret)
-        return [verifier.verify(body, headers) for body, headers in self.received]
-
-
 @pytest.fixture(scope="module")
 async def receiver() -> AsyncIterator[tuple[Receiver, str]]:
-    receiver = Receiver()
-    async with serve_app(receiver.app) as url:
-        yield receiver, f"{url}/hooks"
+    async with webhook_receiver() as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
@@ -96,13 +76,7 @@ def configured(system: System, receiver: tuple[Receiver, str]) -> str:
         for path, body in ROUTING_CONFIG:
             response = routing.post(path, json=body, headers={"X-Actor": "e2e"})
             assert response.status_code == 201, response.text
-    with system.client("delivery") as delivery:
-        created = delivery.post(
-            "/v1/subscriptions",
-            json={"url": receiver[1], "event_types": ["leads.routed"], "description": "e2e"},
-        )
-        assert created.status_code == 201, created.text
-    return str(created.json()["secret"])
+    return subscribe(system, receiver, description="e2e")
 
 
 @pytest.fixture
@@ -238,7 +212,7 @@ async def test_a_web_form_lead_is_graded_routed_and_followed_up(
     def delivered() -> list[dict[str, Any]]:
         return [
             event
-            for event in subscriber.events(configured)
+            for event in subscriber.events()
             if event["subject"] == lead_id and event["type"] == "leadflow.lead.routed.v1"
         ]
 

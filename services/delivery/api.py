@@ -26,7 +26,7 @@ from services.delivery.models import (
     Subscription,
 )
 from shared.contracts import Grade
-from shared.http import DbSession, ReadSession, problem, runtime_of
+from shared.http import DbSession, ReadSession, RowId, problem, runtime_of
 
 router = APIRouter(prefix="/v1", tags=["subscriptions"])
 
@@ -306,7 +306,7 @@ def replay_subscription(subscription_id: uuid.UUID, body: ReplaySince, session: 
 
 
 @router.get("/deliveries/{delivery_id}", response_model=DeliveryDetail)
-def get_delivery(delivery_id: int, session: ReadSession) -> Any:
+def get_delivery(delivery_id: RowId, session: ReadSession) -> Any:
     delivery = repository.get_delivery(session, delivery_id)
     if delivery is None:
         return _missing_delivery()
@@ -318,7 +318,7 @@ def get_delivery(delivery_id: int, session: ReadSession) -> Any:
 
 
 @router.post("/deliveries/{delivery_id}/replay", status_code=202, response_model=DeliveryOut)
-def replay_delivery(delivery_id: int, session: DbSession) -> Any:
+def replay_delivery(delivery_id: RowId, session: DbSession) -> Any:
     delivery = repository.get_delivery(session, delivery_id)
     if delivery is None:
         return _missing_delivery()

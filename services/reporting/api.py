@@ -33,7 +33,7 @@ from services.reporting.domain.journey import (
 )
 from services.reporting.domain.leads import Lead, build_leads
 from services.reporting.domain.loop import Loop, loop
-from services.reporting.domain.periods import QUARTER_PATTERN, Period, quarter_period
+from services.reporting.domain.periods import Period, quarter_period
 from services.reporting.domain.report import Dimensions, Report, dimensions, report
 from services.reporting.domain.spend import CampaignSpend, spend
 from services.reporting.domain.targets import TargetActual, targets
@@ -42,7 +42,12 @@ from shared.http import DbSession, ReadSession, problem
 
 router = APIRouter(tags=["reporting"])
 
-QUARTER = QUARTER_PATTERN.pattern
+# What the API takes: quarters of the years 1000 to 2999. The domain reads any four digits,
+# but the year 0 has no calendar and 9999-Q4 no end, and a quarter stored with a target must
+# stay readable by every report after it.
+QUARTER = r"^[12]\d{3}-Q[1-4]$"
+# A count a target may set: the database column is a 32-bit integer.
+MAX_COUNT = 2**31 - 1
 Model = Literal["first_touch", "last_touch", "linear", "u_shaped", "w_shaped"]
 assert set(MODELS) == set(Model.__args__)  # type: ignore[attr-defined]
 
@@ -77,6 +82,8 @@ def query_filters(
         raise _invalid("query.quarter", "give either a quarter or from/to, not both")
     if start is not None and end is not None and end < start:
         raise _invalid("query.to", "the period ends before it starts")
+    if end is not None and end >= date.max:
+        raise _invalid("query.to", "the period must end before the last day of the calendar")
     if quarter is not None:
         period = quarter_period(quarter)
     else:
@@ -331,8 +338,10 @@ def delete_cost(campaign: CampaignPath, quarter: QuarterPath, session: DbSession
 
 
 class TargetIn(BaseModel):
-    leads: int | None = Field(default=None, ge=0, description="Leads created in the quarter")
-    mqls: int | None = Field(default=None, ge=0, description="Of which became MQLs")
+    leads: int | None = Field(
+        default=None, ge=0, le=MAX_COUNT, description="Leads created in the quarter"
+    )
+    mqls: int | None = Field(default=None, ge=0, le=MAX_COUNT, description="Of which became MQLs")
     conversion: float | None = Field(
         default=None, ge=0, le=1, description="Lead to opportunity rate, 0..1"
     )

@@ -37,6 +37,11 @@ Id = Annotated[
 ]
 Vertical = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
 Grade = Literal["A", "B", "C", "D"]
+# A follow-up clock longer than a year of 40-hour weeks is a typo, and a huge one would not
+# even make a deadline; one shorter than a minute is a typo too, and a tiny one is no time at
+# all once it is a timedelta (microseconds): a policy routing could not load.
+MIN_FOLLOW_UP_HOURS = 1 / 60
+MAX_FOLLOW_UP_HOURS = 2080
 DEFAULT_WEEK = "mon-fri 09:00-17:00"
 
 
@@ -129,7 +134,7 @@ class RepIn(Body):
             if isinstance(value, str):
                 week = parse_week(value)
             elif isinstance(value, dict):
-                week = week_from_mapping(value)
+                week = week_from_mapping(_ranges_per_day(value))
             else:
                 return value
             WorkingHours(week=week)
@@ -202,6 +207,14 @@ class AbsenceIn(Body):
         return value
 
 
+def _ranges_per_day(value: dict[Any, Any]) -> dict[str, list[str]]:
+    """The mapping form's shape, checked before its ranges are read."""
+    for day, ranges in value.items():
+        if not isinstance(ranges, list) or not all(isinstance(r, str) for r in ranges):
+            raise InvalidSchedule(f'{day}: a list of ranges such as ["09:00-12:00", "13:00-17:00"]')
+    return value
+
+
 class AbsenceOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
     id: int
@@ -223,8 +236,12 @@ class SlaPolicyIn(Body):
     @classmethod
     def _positive(cls, hours: dict[str, float]) -> dict[str, float]:
         for grade, value in hours.items():
-            if value <= 0:
-                raise ValueError(f"follow-up hours of grade {grade} must be positive")
+            # ``not (...)``: NaN is neither, and is refused too.
+            if not MIN_FOLLOW_UP_HOURS <= value <= MAX_FOLLOW_UP_HOURS:
+                raise ValueError(
+                    f"follow-up hours of grade {grade} must be at least a minute (1/60) and "
+                    f"at most {MAX_FOLLOW_UP_HOURS} (a year of working weeks)"
+                )
         return hours
 
 

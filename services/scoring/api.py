@@ -33,7 +33,7 @@ from services.scoring.responses import (
     summary,
 )
 from services.scoring.workers import rescore_wakeup, settings_of
-from shared.http import DbSession, ReadSession, problem, runtime_of
+from shared.http import DbSession, ReadSession, RowId, problem, runtime_of
 
 router = APIRouter(tags=["scoring"])
 
@@ -137,7 +137,7 @@ def rulebook_schema() -> dict[str, Any]:
     responses={200: {"description": "Already active"}, 404: {"description": "No such version"}},
 )
 def activate_rulebook(
-    version: int, request: Request, session: DbSession, background: BackgroundTasks
+    version: RowId, request: Request, session: DbSession, background: BackgroundTasks
 ) -> Any:
     runtime = runtime_of(request)
     now = clock_of(runtime)()
@@ -175,7 +175,7 @@ def activate_rulebook(
     ),
     responses={404: {"description": "No such version"}},
 )
-def backtest_rulebook(version: int, request: Request, session: ReadSession) -> Any:
+def backtest_rulebook(version: RowId, request: Request, session: ReadSession) -> Any:
     runtime = runtime_of(request)
     record = repository.rulebook(session=session, version=version)
     if record is None:
@@ -200,7 +200,7 @@ def backtest_rulebook(version: int, request: Request, session: ReadSession) -> A
     summary="One version: its source, the document as read, and its re-scoring runs",
     responses={404: {"description": "No such version"}},
 )
-def get_rulebook(version: int, session: ReadSession) -> Any:
+def get_rulebook(version: RowId, session: ReadSession) -> Any:
     record = repository.rulebook(session=session, version=version)
     if record is None:
         return _no_rulebook(version)

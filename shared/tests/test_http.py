@@ -103,6 +103,43 @@ async def test_bad_input_names_the_field_and_the_reason(client: httpx.AsyncClien
 
 
 @pytest.mark.kafka
+async def test_the_frameworks_own_errors_say_where_too(client: httpx.AsyncClient) -> None:
+    # A body that is not UTF-8: FastAPI's own 400, in the shape of every other error.
+    unreadable = await client.post(
+        "/v1/probe", content=b'{"note": "\xff\xfe"}', headers={"content-type": "application/json"}
+    )
+    assert unreadable.status_code == 400
+    [detail] = unreadable.json()["detail"]
+    assert detail["loc"] == ["body"]
+    assert detail["msg"] == "There was an error parsing the body"
+    # No route for the path, or not for the method.
+    unknown = await client.get("/v1/nowhere")
+    assert unknown.status_code == 404
+    assert unknown.json()["detail"][0]["loc"] == ["path"]
+    wrong_method = await client.delete("/v1/probe")
+    assert wrong_method.status_code == 405
+    assert wrong_method.json()["detail"][0]["loc"] == ["path"]
+    assert wrong_method.headers["allow"] == "POST"
+
+
+@pytest.mark.kafka
+async def test_a_nul_character_in_the_query_or_path_is_a_422_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    # PostgreSQL holds no NUL in text: a lookup by one would fail in the database.
+    response = await client.get("/v1/probe", params={"q": "fine", "entity": "a\x00b"})
+    assert response.status_code == 422
+    [detail] = response.json()["detail"]
+    assert detail["loc"] == ["query", "entity"]
+    assert "NUL" in detail["msg"]
+    in_path = await client.get("/v1/probe/a%00b")
+    assert in_path.status_code == 422
+    assert in_path.json()["detail"][0]["loc"] == ["path"]
+    # Percent signs and zeros that are not NUL pass.
+    assert (await client.get("/healthz", params={"q": "%00 is 100% zero"})).status_code == 200
+
+
+@pytest.mark.kafka
 async def test_oversized_bodies_are_refused(client: httpx.AsyncClient, database: Database) -> None:
     big = {"note": "x" * (MAX_BYTES + 10)}
     response = await client.post("/v1/probe", json=big)

@@ -116,6 +116,14 @@ async def test_unknown_ids_are_404s_naming_the_path(api: httpx.AsyncClient) -> N
     response = await api.get("/v1/deliveries/999")
     assert response.status_code == 404
     assert response.json()["detail"][0]["loc"] == ["path", "delivery_id"]
+    # Beyond the column's range: a 422 naming the parameter, not the database's error.
+    for method, path in [
+        ("GET", "/v1/deliveries/242920803472836796570664960"),
+        ("POST", "/v1/deliveries/2147483648/replay"),
+    ]:
+        response = await api.request(method, path)
+        assert response.status_code == 422, path
+        assert response.json()["detail"][0]["loc"] == ["path", "delivery_id"]
     assert (await api.get("/v1/subscriptions/nope")).status_code == 422
 
 

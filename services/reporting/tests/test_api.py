@@ -248,6 +248,15 @@ async def test_costs_and_targets_are_entered_changed_and_removed(
             ["query", "quarter"],
             "pattern",
         ),
+        ("get", "/v1/leads", {"quarter": "0000-Q1"}, None, ["query", "quarter"], "pattern"),
+        (
+            "get",
+            "/v1/metrics/follow-up",
+            {"to": "9999-12-31"},
+            None,
+            ["query", "to"],
+            "last day of the calendar",
+        ),
         (
             "get",
             "/v1/metrics/funnel",
@@ -292,6 +301,15 @@ async def test_costs_and_targets_are_entered_changed_and_removed(
         ("get", "/v1/metrics/pipeline.csv", {}, None, ["path", "metric"], "volume"),
         ("put", "/v1/costs/webinar/2026-Q1", {}, {"amount": -5}, ["body", "amount"], "greater"),
         ("put", "/v1/costs/webinar/Q1", {}, {"amount": 5}, ["path", "quarter"], "pattern"),
+        ("put", "/v1/targets/9999-Q4/team/emea", {}, {"leads": 5}, ["path", "quarter"], "pattern"),
+        (
+            "put",
+            "/v1/targets/2026-Q1/team/emea",
+            {},
+            {"mqls": 346280529592558008150129507219537920},
+            ["body", "mqls"],
+            "less than or equal",
+        ),
         ("put", "/v1/targets/2026-Q1/team/emea", {}, {}, ["body"], "at least one"),
         (
             "put",

@@ -145,6 +145,8 @@ async def test_references_and_deletes_in_use_are_refused_naming_the_field(
         ("time_zone", "Mars/Base", "unknown time zone"),
         ("working_hours", "mon-fri 17:00-09:00", "start < end"),
         ("working_hours", {"someday": ["09:00-17:00"]}, "not a day"),
+        ("working_hours", {"mon": {"from": "09:00"}}, "mon: a list of ranges"),
+        ("working_hours", {"tue": [900, 1700]}, "tue: a list of ranges"),
         ("weight", 0, "greater than or equal to 1"),
         ("capacity", -1, "greater than or equal to 0"),
         ("rep_id", "has space", "should match pattern"),
@@ -270,9 +272,12 @@ async def test_the_sla_policy_is_configurable_and_audited(client: httpx.AsyncCli
     assert (await client.get("/v1/sla-policy")).json()["follow_up_hours"] == {"A": 4.0, "B": 16.0}
     [change] = (await client.get("/v1/audit", params={"entity": "sla_policy"})).json()
     assert change["before"]["follow_up_hours"] == {"A": 8.0, "B": 40.0}
-    bad = await client.put("/v1/sla-policy", json={"follow_up_hours": {"A": 0}})
-    assert bad.status_code == 422
-    assert bad.json()["detail"][0]["loc"] == ["body", "follow_up_hours"]
+    for hours in (0, 1e-300, 0.01, 2081, 1e300):
+        bad = await client.put("/v1/sla-policy", json={"follow_up_hours": {"A": hours}})
+        assert bad.status_code == 422
+        assert bad.json()["detail"][0]["loc"] == ["body", "follow_up_hours"]
+    # Refused, so routing still reads the policy it had.
+    assert (await client.get("/v1/sla-policy")).json()["follow_up_hours"] == {"A": 4.0, "B": 16.0}
 
 
 async def test_a_leads_routing_history_explains_each_decision(

@@ -155,6 +155,12 @@ async def test_unknown_versions_and_leads(client: httpx.AsyncClient) -> None:
     activate = await client.post("/v1/rulebooks/9:activate")
     assert activate.status_code == 404
     assert (await client.post("/v1/rulebooks/x:activate")).status_code == 422
+    # Beyond the column's range: a 422 naming the parameter, not the database's error.
+    for path in ("/v1/rulebooks/15752951391", "/v1/rulebooks/-3:backtest"):
+        method = "POST" if ":" in path else "GET"
+        out_of_range = await client.request(method, path)
+        assert out_of_range.status_code == 422, path
+        assert out_of_range.json()["detail"][0]["loc"] == ["path", "version"]
     lead = await client.get(f"/v1/leads/{uuid.uuid4()}/score")
     assert lead.status_code == 404
     assert lead.json()["detail"][0]["loc"] == ["path", "lead_id"]
