@@ -126,7 +126,7 @@ def run_routing(args: argparse.Namespace) -> list[dict[str, Any]]:
     record("routing", {"runs": rows})
     print()
     columns = ["database", "mode", "batch", "events", "runs", "events_per_s", "min", "max"]
-    print(table(rows, [*columns, "ms_per_event"]))
+    print(table(rows, [*columns, "ms_per_event", "cpu_ms_per_event"]))
     return rows
 
 
