@@ -16,8 +16,10 @@ from typing import Any
 from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from services.routing import caching
 from services.routing.domain.business_hours import WorkingHours, week_from_mapping
 from services.routing.domain.model import (
     Absence,
@@ -128,6 +130,39 @@ def load_config(
     )
 
 
+def routing_config(session: Session) -> RoutingConfig:
+    """The configuration with every named account, read once per transaction and kept
+    across transactions while it is unchanged (:mod:`services.routing.caching`)."""
+    cache = caching.of(session)
+    if cache.config is None:
+        _read_config(session, cache)
+    assert cache.config is not None
+    return cache.config
+
+
+def routing_policy(session: Session) -> SlaPolicy:
+    """The SLA policy, kept like :func:`routing_config`."""
+    cache = caching.of(session)
+    if cache.policy is None:
+        _read_config(session, cache)
+    assert cache.policy is not None
+    return cache.policy
+
+
+def _read_config(session: Session, cache: caching.TransactionCache) -> None:
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    version = caching.config_version(session)  # before the rows: they are at least as new
+    kept = caching.kept(engine)
+    if version is not None and kept is not None and kept.version == version:
+        cache.config, cache.policy = kept.config, kept.policy
+        return
+    cache.config = load_config(session, all_accounts=True)
+    cache.policy = load_policy(session)
+    if version is not None and not cache.wrote_config:
+        caching.keep(engine, caching.Snapshot(version, cache.config, cache.policy))
+
+
 def _all(session: Session, model: type[Any]) -> list[Any]:
     return list(session.execute(select(model)).scalars())
 
@@ -234,9 +269,14 @@ def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -
 def lock_rotations(
     session: Session, *, team_ids: Sequence[str], now: datetime
 ) -> dict[str, Rotation]:
-    """The round-robin state of the teams, locked in team id order until the commit."""
+    """The round-robin state of the teams, locked in team id order until the commit
+    (read once per transaction: the lock keeps everyone else from moving it meanwhile)."""
     rotations: dict[str, Rotation] = {}
+    locked = caching.of(session).rotations
     for team_id in sorted(set(team_ids)):
+        if team_id in locked:
+            rotations[team_id] = locked[team_id]
+            continue
         _insert_ignore(
             session, TeamRotationRow, {"team_id": team_id, "virtual_time": 0, "updated_at": now}
         )
@@ -256,6 +296,7 @@ def lock_rotations(
             )
         ).all()
         rotations[team_id] = Rotation(virtual_time=row.virtual_time, passes=dict(passes))
+        locked[team_id] = rotations[team_id]
     return rotations
 
 
@@ -276,7 +317,11 @@ def save_rotation(
         )
     for rep_id, value in after.passes.items():
         if rep_id not in before.passes:
-            session.add(RotationPassRow(team_id=team_id, rep_id=rep_id, pass_value=value))
+            session.execute(
+                RotationPassRow.__table__.insert().values(  # type: ignore[attr-defined]
+                    team_id=team_id, rep_id=rep_id, pass_value=value
+                )
+            )
         elif before.passes[rep_id] != value:
             session.execute(
                 update(RotationPassRow)
@@ -286,6 +331,7 @@ def save_rotation(
                 )
                 .values(pass_value=value)
             )
+    caching.of(session).rotations[team_id] = after
 
 
 # ---------------------------------------------------------------- SLA timers
