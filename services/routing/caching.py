@@ -13,18 +13,22 @@ are read once in it and then kept in the session (``session.info``) until it end
   CSV, a script or SQL by hand: migration ``routing_0005``), so a transaction re-reads
   the configuration only after it changed, at the cost of one primary-key read.
 - **the round-robin state of each team it has locked**: the lock is held until the
-  commit, so no one else can move it meanwhile, and :func:`repository.save_rotation`
-  keeps the kept copy in step with what it writes.
+  commit, so no one else can move it meanwhile. :func:`repository.save_rotation` moves
+  the kept state, and the state each moved team ends the transaction with is written
+  once, just before the commit (:func:`repository.write_rotations`), instead of once per
+  lead.
 
-A rollback (a savepoint's too) drops everything kept for the transaction, and so does a
-write of a configuration row through the ORM in the same transaction.
+A savepoint rolled back puts back what was kept when it began; a rollback of the whole
+transaction forgets everything. A write of a configuration row through the ORM in the
+transaction drops the configuration kept for it.
 """
 
 from __future__ import annotations
 
 import threading
 import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import event, select
@@ -63,10 +67,25 @@ class TransactionCache:
     transaction: SessionTransaction | None
     config: RoutingConfig | None = None
     policy: SlaPolicy | None = None
+    # The round-robin state of each team locked, with this transaction's moves; as it is
+    # in the database; the teams moved since then (and when, last).
     rotations: dict[str, Rotation] = field(default_factory=dict)
+    stored: dict[str, Rotation] = field(default_factory=dict)
+    moved_at: dict[str, datetime] = field(default_factory=dict)
     # A configuration row was written in this transaction: what it reads of the
     # configuration from then on is its own, uncommitted, and is kept for it alone.
     wrote_config: bool = False
+    # What was kept when each savepoint began: put back when it is rolled back.
+    savepoints: dict[SessionTransaction, TransactionCache] = field(default_factory=dict)
+
+    def copy(self) -> TransactionCache:
+        return replace(
+            self,
+            rotations=dict(self.rotations),
+            stored=dict(self.stored),
+            moved_at=dict(self.moved_at),
+            savepoints={},
+        )
 
 
 @dataclass(frozen=True)
@@ -88,7 +107,9 @@ def of(session: Session) -> TransactionCache:
     cache: TransactionCache | None = session.info.get(KEY)
     if cache is None or cache.transaction is not transaction:
         if KEY not in session.info:
-            event.listen(session, "after_soft_rollback", _forget)
+            event.listen(session, "after_transaction_create", _savepoint_begun)
+            event.listen(session, "after_soft_rollback", _rolled_back)
+            event.listen(session, "before_commit", _committing)
         cache = TransactionCache(transaction)
         session.info[KEY] = cache
     return cache
@@ -117,10 +138,38 @@ def forget_snapshots() -> None:
         _snapshots.clear()
 
 
-def _forget(session: Session, previous_transaction: SessionTransaction) -> None:
+def _current(session: Session) -> TransactionCache | None:
     cache: TransactionCache | None = session.info.get(KEY)
-    if cache is not None:
+    if cache is None or cache.transaction is not session.get_transaction():
+        return None
+    return cache
+
+
+def _savepoint_begun(session: Session, transaction: SessionTransaction) -> None:
+    cache = _current(session)
+    if transaction.nested and cache is not None:
+        cache.savepoints[transaction] = cache.copy()
+
+
+def _rolled_back(session: Session, previous_transaction: SessionTransaction) -> None:
+    cache: TransactionCache | None = session.info.get(KEY)
+    if cache is None:
+        return
+    before = cache.savepoints.get(previous_transaction)
+    if before is not None:  # a savepoint: back to what was kept when it began
+        before.savepoints = cache.savepoints
+        before.wrote_config = before.wrote_config or cache.wrote_config
+        session.info[KEY] = before
+    else:
         session.info[KEY] = TransactionCache(cache.transaction, wrote_config=cache.wrote_config)
+
+
+def _committing(session: Session) -> None:
+    cache = _current(session)
+    if cache is not None and cache.moved_at:
+        from services.routing import repository
+
+        repository.write_rotations(session, cache)
 
 
 def _config_written(mapper: Any, connection: Any, target: Any) -> None:

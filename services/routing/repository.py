@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -190,12 +190,32 @@ def lock_lead(
 ) -> RoutedLeadRow | None:
     """The lead's row, locked until the transaction ends (``skip_locked``: ``None`` when
     another transaction holds it, on PostgreSQL)."""
-    query = (
-        select(RoutedLeadRow)
-        .where(col(RoutedLeadRow.lead_id) == lead_id)
-        .with_for_update(skip_locked=skip_locked)
+    query = _LOCK_LEAD_SKIP_LOCKED if skip_locked else _LOCK_LEAD
+    return session.execute(query, {"lead_id": lead_id}).scalars().first()
+
+
+# Built once: the statements run for every lead (building one costs more than running it).
+_LOCK_LEAD = (
+    select(RoutedLeadRow)
+    .where(col(RoutedLeadRow.lead_id) == bindparam("lead_id"))
+    .with_for_update()
+)
+_LOCK_LEAD_SKIP_LOCKED = _LOCK_LEAD.with_for_update(skip_locked=True)
+_LEAD_FEEDBACK = (
+    select(FeedbackRow)
+    .where(col(FeedbackRow.lead_id) == bindparam("lead_id"))
+    .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
+)
+_PENDING_FEEDBACK = _LEAD_FEEDBACK.where(col(FeedbackRow.assignment_id).is_(None))
+_OPEN_LOADS = (
+    select(col(AssignmentRow.rep_id), func.count())
+    .where(
+        col(AssignmentRow.rep_id).in_(bindparam("rep_ids", expanding=True)),
+        col(AssignmentRow.state) == "open",
+        col(AssignmentRow.outcome) == "assigned",
     )
-    return session.execute(query).scalars().first()
+    .group_by(col(AssignmentRow.rep_id))
+)
 
 
 def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[AssignmentRow]:
@@ -208,16 +228,11 @@ def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[Assignment
 
 
 def lead_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
-    query = (
-        select(FeedbackRow)
-        .where(col(FeedbackRow.lead_id) == lead_id)
-        .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
-    )
-    return list(session.execute(query).scalars())
+    return list(session.execute(_LEAD_FEEDBACK, {"lead_id": lead_id}).scalars())
 
 
 def pending_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
-    return [row for row in lead_feedback(session, lead_id=lead_id) if row.assignment_id is None]
+    return list(session.execute(_PENDING_FEEDBACK, {"lead_id": lead_id}).scalars())
 
 
 def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
@@ -232,16 +247,8 @@ def open_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(rep_ids))
     if not wanted:
         return {}
-    query = (
-        select(col(AssignmentRow.rep_id), func.count())
-        .where(
-            col(AssignmentRow.rep_id).in_(wanted),
-            col(AssignmentRow.state) == "open",
-            col(AssignmentRow.outcome) == "assigned",
-        )
-        .group_by(col(AssignmentRow.rep_id))
-    )
-    return {str(rep): int(count) for rep, count in session.execute(query).all()}
+    rows = session.execute(_OPEN_LOADS, {"rep_ids": wanted}).all()
+    return {str(rep): int(count) for rep, count in rows}
 
 
 def recent_leads(session: Session, *, limit: int) -> list[RoutedLeadRow]:
@@ -272,7 +279,8 @@ def lock_rotations(
     """The round-robin state of the teams, locked in team id order until the commit
     (read once per transaction: the lock keeps everyone else from moving it meanwhile)."""
     rotations: dict[str, Rotation] = {}
-    locked = caching.of(session).rotations
+    cache = caching.of(session)
+    locked = cache.rotations
     for team_id in sorted(set(team_ids)):
         if team_id in locked:
             rotations[team_id] = locked[team_id]
@@ -296,42 +304,61 @@ def lock_rotations(
             )
         ).all()
         rotations[team_id] = Rotation(virtual_time=row.virtual_time, passes=dict(passes))
-        locked[team_id] = rotations[team_id]
+        locked[team_id] = cache.stored[team_id] = rotations[team_id]
     return rotations
 
 
 def save_rotation(
     session: Session, *, team_id: str, before: Rotation, after: Rotation, now: datetime
 ) -> None:
-    session.execute(
-        update(TeamRotationRow)
-        .where(col(TeamRotationRow.team_id) == team_id)
-        .values(virtual_time=after.virtual_time, updated_at=now)
-    )
-    gone = [rep for rep in before.passes if rep not in after.passes]
-    if gone:
+    """Move a locked team's round robin from ``before`` to ``after``: written before the
+    transaction commits (:func:`write_rotations`), once however often it moved."""
+    cache = caching.of(session)
+    cache.stored.setdefault(team_id, before)
+    cache.rotations[team_id] = after
+    cache.moved_at[team_id] = now
+
+
+_PASSES = RotationPassRow.__table__  # type: ignore[attr-defined]
+_UPDATE_PASS = (
+    _PASSES.update()
+    .where(_PASSES.c.team_id == bindparam("b_team"), _PASSES.c.rep_id == bindparam("b_rep"))
+    .values(pass_value=bindparam("b_value"))
+)
+
+
+def write_rotations(session: Session, cache: caching.TransactionCache) -> None:
+    """Write the round robins moved in this transaction: what changed since they were read."""
+    for team_id, now in sorted(cache.moved_at.items()):
+        before, after = cache.stored[team_id], cache.rotations[team_id]
         session.execute(
-            delete(RotationPassRow).where(
-                col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
-            )
+            update(TeamRotationRow)
+            .where(col(TeamRotationRow.team_id) == team_id)
+            .values(virtual_time=after.virtual_time, updated_at=now)
         )
-    for rep_id, value in after.passes.items():
-        if rep_id not in before.passes:
+        gone = [rep for rep in before.passes if rep not in after.passes]
+        if gone:
             session.execute(
-                RotationPassRow.__table__.insert().values(  # type: ignore[attr-defined]
-                    team_id=team_id, rep_id=rep_id, pass_value=value
+                delete(RotationPassRow).where(
+                    col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
                 )
             )
-        elif before.passes[rep_id] != value:
-            session.execute(
-                update(RotationPassRow)
-                .where(
-                    col(RotationPassRow.team_id) == team_id,
-                    col(RotationPassRow.rep_id) == rep_id,
-                )
-                .values(pass_value=value)
-            )
-    caching.of(session).rotations[team_id] = after
+        added = [
+            {"team_id": team_id, "rep_id": rep_id, "pass_value": value}
+            for rep_id, value in after.passes.items()
+            if rep_id not in before.passes
+        ]
+        if added:
+            session.execute(_PASSES.insert(), added)
+        changed = [
+            {"b_team": team_id, "b_rep": rep_id, "b_value": value}
+            for rep_id, value in after.passes.items()
+            if rep_id in before.passes and before.passes[rep_id] != value
+        ]
+        if changed:
+            session.execute(_UPDATE_PASS, changed)
+        cache.stored[team_id] = after
+    cache.moved_at.clear()
 
 
 # ---------------------------------------------------------------- SLA timers
