@@ -225,6 +225,28 @@ def test_a_rolled_back_savepoint_forgets_the_round_robin_move(database: Database
     assert again.rep_id == first.rep_id
 
 
+def test_a_rolled_back_savepoint_keeps_the_moves_before_it_and_the_commit_writes_them(
+    database: Database,
+) -> None:
+    standard_team(database)  # ana and ben, of equal weight: they take turns
+
+    def next_rep(session: Any) -> str | None:
+        routed = assigning.on_lead_scored(session, payload=scored("A"), now=START, emit=Recorder())
+        return routed.rep_id if routed else None
+
+    with database.transaction() as session:
+        first = next_rep(session)
+        savepoint = session.begin_nested()
+        undone = next_rep(session)
+        savepoint.rollback()
+        third = next_rep(session)
+    with database.transaction() as session:
+        fourth = next_rep(session)  # read from what the commit wrote
+    assert first != undone
+    assert third == undone
+    assert fourth == first
+
+
 # ---------------------------------------------------------------- through the API
 
 
