@@ -114,13 +114,29 @@ def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str,
     return figures
 
 
+def run_routing(args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bench.routing import run
+
+    rows = run(
+        backends=args.backends.split(","),
+        events=args.routing_events,
+        repeat=args.repeat,
+        batches=(("flood", 500), ("trickle", 20)),
+    )
+    record("routing", {"runs": rows})
+    print()
+    columns = ["database", "mode", "batch", "events", "runs", "events_per_s", "min", "max"]
+    print(table(rows, [*columns, "ms_per_event", "cpu_ms_per_event"]))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "sections",
         nargs="*",
         default=["runtime", "pipeline"],
-        help="runtime, pipeline (default: both)",
+        help="runtime, pipeline, routing (default: runtime and pipeline)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench")
     parser.add_argument("--records", type=int, default=20_000, help="runtime: flood records")
@@ -130,9 +146,17 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000, help="pipeline: leads in the flood")
     parser.add_argument("--latency-leads", type=int, default=3_000)
     parser.add_argument("--latency-rate", type=float, default=200.0, help="leads/s offered")
+    parser.add_argument("--routing-events", type=int, default=5_000, help="routing: per run")
+    parser.add_argument("--repeat", type=int, default=3, help="routing: runs, median reported")
     args = parser.parse_args()
     if args.quick:
         args.records, args.paced_records, args.leads, args.latency_leads = 2_000, 500, 1_000, 400
+        args.routing_events, args.repeat = 1_000, 1
+    if "routing" in args.sections:
+        run_routing(args)
+    if not {"runtime", "pipeline"} & set(args.sections):
+        print(f"\nwritten to {RESULTS}")
+        return
     with kafka_bootstrap() as kafka:
         print(kafka.describe())
         if "runtime" in args.sections:

@@ -19,7 +19,12 @@ from sqlmodel import Session
 from services.routing import repository
 from services.routing.domain.decision import Decision, decide, decide_nurture, teams_involved
 from services.routing.domain.lifecycle import LeadState, feedback_effect, on_rescore
-from services.routing.domain.model import LeadFacts, RoutingConfig, normalize_domain
+from services.routing.domain.model import (
+    NURTURE_GRADES,
+    LeadFacts,
+    RoutingConfig,
+    normalize_domain,
+)
 from services.routing.domain.sla import SlaPolicy, on_breach, start_clock
 from services.routing.models import ERASURES, AssignmentRow, FeedbackRow, RoutedLeadRow
 from shared.contracts import (
@@ -78,15 +83,19 @@ def _state(lead: RoutedLeadRow) -> LeadState | None:
 def _decide(
     session: Session, *, facts: LeadFacts, now: datetime, excluded: frozenset[str]
 ) -> tuple[Decision, RoutingConfig]:
-    """Decide under the locks of the teams involved, and store the round robin's move."""
-    config = repository.load_config(session, domain=facts.domain)
+    """Decide under the locks of the teams involved, and store the round robin's move.
+    A nurture grade reads neither round robins nor loads: nothing to lock."""
+    config = repository.routing_config(session)
+    if facts.grade in NURTURE_GRADES:
+        return decide(facts, config=config, rotations={}, loads={}, now=now), config
     teams = teams_involved(facts, config)
     rotations = repository.lock_rotations(session, team_ids=teams, now=now)
     members = [rep.rep_id for rep in config.reps.values() if rep.team_id in teams]
     account = config.accounts.get(normalize_domain(facts.domain) or "")
-    loads = repository.open_loads(
-        session, rep_ids=[*members, *([account.rep_id] if account else [])]
-    )
+    with session.no_autoflush:  # what changed since the last query is not about loads
+        loads = repository.open_loads(
+            session, rep_ids=[*members, *([account.rep_id] if account else [])]
+        )
     decision = decide(
         facts, config=config, rotations=rotations, loads=loads, now=now, excluded=excluded
     )
@@ -250,7 +259,7 @@ def on_lead_scored(
         and decision.team_id == current.team_id
     ):
         return None  # still waiting in the same queue: no second alert
-    policy = repository.load_policy(session)
+    policy = repository.routing_policy(session)
     assignment = _record(
         session,
         lead=lead,
@@ -299,7 +308,7 @@ def on_feedback(
         return feedback
     current = session.get(AssignmentRow, lead.current_assignment_id)
     assert current is not None
-    config = repository.load_config(session, domain=lead.domain)
+    config = repository.routing_config(session)
     if lead.state == "nurturing" and _names_another_rep(feedback, session, lead):
         log.info(
             "feedback names a rep the lead is not assigned to: kept", lead_id=str(lead.lead_id)
@@ -316,7 +325,7 @@ def _names_another_rep(feedback: FeedbackRow, session: Session, lead: RoutedLead
     still to come (its score may be on its way)."""
     if not feedback.rep_crm_user_id:
         return False
-    config = repository.load_config(session)
+    config = repository.routing_config(session)
     had = repository.reps_who_had(session, lead_id=lead.lead_id)
     crm_ids = {config.reps[rep].crm_user_id for rep in had if rep in config.reps}
     return feedback.rep_crm_user_id not in crm_ids
@@ -476,7 +485,7 @@ def _breach(
     assignment.sla_status = "breached"
     assignment.sla_settled_at = now
     _emit_sla(emit, assignment, "breached", now)
-    policy = repository.load_policy(session)
+    policy = repository.routing_policy(session)
     due = assignment.sla_due_at.isoformat() if assignment.sla_due_at else "?"
     prefix = f"follow-up SLA of {assignment.rep_id} breached (due {due})"
     facts = facts_of(lead, grade=assignment.grade)
@@ -506,7 +515,7 @@ def _breach(
         why = f"nobody else can take it ({decision.explanation})"
     else:
         why = f"{policy.max_reassignments} re-assignment(s) already made"
-    config = repository.load_config(session, domain=lead.domain)
+    config = repository.routing_config(session)
     team_id = assignment.team_id
     _emit_sla(emit, assignment, "escalated", now)
     _record(
@@ -564,7 +573,7 @@ def retry_queued(
         lead=lead,
         decision=_with_prefix(decision, f"waited in the queue ({where}); taken once someone could"),
         config=config,
-        policy=repository.load_policy(session),
+        policy=repository.routing_policy(session),
         now=now,
         emit=emit,
         previous=queued,

@@ -141,6 +141,18 @@ class SlaPolicyRow(RoutingModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+class ConfigVersionRow(RoutingModel, table=True):
+    """One row (id 1) whose ``version`` database triggers bump on every write to a
+    configuration table (teams, territories, reps, rep_absences, named_accounts,
+    nurture_programs, sla_policy): routing re-reads its configuration only when it moved
+    (:mod:`services.routing.caching`)."""
+
+    __tablename__ = "config_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = Field(default=0, sa_type=BigInteger)
+
+
 # ---------------------------------------------------------------- round robin
 
 

@@ -13,11 +13,13 @@ from collections.abc import Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
+from services.routing import caching
 from services.routing.domain.business_hours import WorkingHours, week_from_mapping
 from services.routing.domain.model import (
     Absence,
@@ -128,6 +130,39 @@ def load_config(
     )
 
 
+def routing_config(session: Session) -> RoutingConfig:
+    """The configuration with every named account, read once per transaction and kept
+    across transactions while it is unchanged (:mod:`services.routing.caching`)."""
+    cache = caching.of(session)
+    if cache.config is None:
+        _read_config(session, cache)
+    assert cache.config is not None
+    return cache.config
+
+
+def routing_policy(session: Session) -> SlaPolicy:
+    """The SLA policy, kept like :func:`routing_config`."""
+    cache = caching.of(session)
+    if cache.policy is None:
+        _read_config(session, cache)
+    assert cache.policy is not None
+    return cache.policy
+
+
+def _read_config(session: Session, cache: caching.TransactionCache) -> None:
+    engine = session.get_bind()
+    assert isinstance(engine, Engine)
+    version = caching.config_version(session)  # before the rows: they are at least as new
+    kept = caching.kept(engine)
+    if version is not None and kept is not None and kept.version == version:
+        cache.config, cache.policy = kept.config, kept.policy
+        return
+    cache.config = load_config(session, all_accounts=True)
+    cache.policy = load_policy(session)
+    if version is not None and not cache.wrote_config:
+        caching.keep(engine, caching.Snapshot(version, cache.config, cache.policy))
+
+
 def _all(session: Session, model: type[Any]) -> list[Any]:
     return list(session.execute(select(model)).scalars())
 
@@ -155,12 +190,32 @@ def lock_lead(
 ) -> RoutedLeadRow | None:
     """The lead's row, locked until the transaction ends (``skip_locked``: ``None`` when
     another transaction holds it, on PostgreSQL)."""
-    query = (
-        select(RoutedLeadRow)
-        .where(col(RoutedLeadRow.lead_id) == lead_id)
-        .with_for_update(skip_locked=skip_locked)
+    query = _LOCK_LEAD_SKIP_LOCKED if skip_locked else _LOCK_LEAD
+    return session.execute(query, {"lead_id": lead_id}).scalars().first()
+
+
+# Built once: the statements run for every lead (building one costs more than running it).
+_LOCK_LEAD = (
+    select(RoutedLeadRow)
+    .where(col(RoutedLeadRow.lead_id) == bindparam("lead_id"))
+    .with_for_update()
+)
+_LOCK_LEAD_SKIP_LOCKED = _LOCK_LEAD.with_for_update(skip_locked=True)
+_LEAD_FEEDBACK = (
+    select(FeedbackRow)
+    .where(col(FeedbackRow.lead_id) == bindparam("lead_id"))
+    .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
+)
+_PENDING_FEEDBACK = _LEAD_FEEDBACK.where(col(FeedbackRow.assignment_id).is_(None))
+_OPEN_LOADS = (
+    select(col(AssignmentRow.rep_id), func.count())
+    .where(
+        col(AssignmentRow.rep_id).in_(bindparam("rep_ids", expanding=True)),
+        col(AssignmentRow.state) == "open",
+        col(AssignmentRow.outcome) == "assigned",
     )
-    return session.execute(query).scalars().first()
+    .group_by(col(AssignmentRow.rep_id))
+)
 
 
 def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[AssignmentRow]:
@@ -173,16 +228,11 @@ def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[Assignment
 
 
 def lead_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
-    query = (
-        select(FeedbackRow)
-        .where(col(FeedbackRow.lead_id) == lead_id)
-        .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
-    )
-    return list(session.execute(query).scalars())
+    return list(session.execute(_LEAD_FEEDBACK, {"lead_id": lead_id}).scalars())
 
 
 def pending_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
-    return [row for row in lead_feedback(session, lead_id=lead_id) if row.assignment_id is None]
+    return list(session.execute(_PENDING_FEEDBACK, {"lead_id": lead_id}).scalars())
 
 
 def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
@@ -197,16 +247,8 @@ def open_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
     wanted = sorted(set(rep_ids))
     if not wanted:
         return {}
-    query = (
-        select(col(AssignmentRow.rep_id), func.count())
-        .where(
-            col(AssignmentRow.rep_id).in_(wanted),
-            col(AssignmentRow.state) == "open",
-            col(AssignmentRow.outcome) == "assigned",
-        )
-        .group_by(col(AssignmentRow.rep_id))
-    )
-    return {str(rep): int(count) for rep, count in session.execute(query).all()}
+    rows = session.execute(_OPEN_LOADS, {"rep_ids": wanted}).all()
+    return {str(rep): int(count) for rep, count in rows}
 
 
 def recent_leads(session: Session, *, limit: int) -> list[RoutedLeadRow]:
@@ -234,9 +276,15 @@ def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -
 def lock_rotations(
     session: Session, *, team_ids: Sequence[str], now: datetime
 ) -> dict[str, Rotation]:
-    """The round-robin state of the teams, locked in team id order until the commit."""
+    """The round-robin state of the teams, locked in team id order until the commit
+    (read once per transaction: the lock keeps everyone else from moving it meanwhile)."""
     rotations: dict[str, Rotation] = {}
+    cache = caching.of(session)
+    locked = cache.rotations
     for team_id in sorted(set(team_ids)):
+        if team_id in locked:
+            rotations[team_id] = locked[team_id]
+            continue
         _insert_ignore(
             session, TeamRotationRow, {"team_id": team_id, "virtual_time": 0, "updated_at": now}
         )
@@ -256,36 +304,61 @@ def lock_rotations(
             )
         ).all()
         rotations[team_id] = Rotation(virtual_time=row.virtual_time, passes=dict(passes))
+        locked[team_id] = cache.stored[team_id] = rotations[team_id]
     return rotations
 
 
 def save_rotation(
     session: Session, *, team_id: str, before: Rotation, after: Rotation, now: datetime
 ) -> None:
-    session.execute(
-        update(TeamRotationRow)
-        .where(col(TeamRotationRow.team_id) == team_id)
-        .values(virtual_time=after.virtual_time, updated_at=now)
-    )
-    gone = [rep for rep in before.passes if rep not in after.passes]
-    if gone:
+    """Move a locked team's round robin from ``before`` to ``after``: written before the
+    transaction commits (:func:`write_rotations`), once however often it moved."""
+    cache = caching.of(session)
+    cache.stored.setdefault(team_id, before)
+    cache.rotations[team_id] = after
+    cache.moved_at[team_id] = now
+
+
+_PASSES = RotationPassRow.__table__  # type: ignore[attr-defined]
+_UPDATE_PASS = (
+    _PASSES.update()
+    .where(_PASSES.c.team_id == bindparam("b_team"), _PASSES.c.rep_id == bindparam("b_rep"))
+    .values(pass_value=bindparam("b_value"))
+)
+
+
+def write_rotations(session: Session, cache: caching.TransactionCache) -> None:
+    """Write the round robins moved in this transaction: what changed since they were read."""
+    for team_id, now in sorted(cache.moved_at.items()):
+        before, after = cache.stored[team_id], cache.rotations[team_id]
         session.execute(
-            delete(RotationPassRow).where(
-                col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
-            )
+            update(TeamRotationRow)
+            .where(col(TeamRotationRow.team_id) == team_id)
+            .values(virtual_time=after.virtual_time, updated_at=now)
         )
-    for rep_id, value in after.passes.items():
-        if rep_id not in before.passes:
-            session.add(RotationPassRow(team_id=team_id, rep_id=rep_id, pass_value=value))
-        elif before.passes[rep_id] != value:
+        gone = [rep for rep in before.passes if rep not in after.passes]
+        if gone:
             session.execute(
-                update(RotationPassRow)
-                .where(
-                    col(RotationPassRow.team_id) == team_id,
-                    col(RotationPassRow.rep_id) == rep_id,
+                delete(RotationPassRow).where(
+                    col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
                 )
-                .values(pass_value=value)
             )
+        added = [
+            {"team_id": team_id, "rep_id": rep_id, "pass_value": value}
+            for rep_id, value in after.passes.items()
+            if rep_id not in before.passes
+        ]
+        if added:
+            session.execute(_PASSES.insert(), added)
+        changed = [
+            {"b_team": team_id, "b_rep": rep_id, "b_value": value}
+            for rep_id, value in after.passes.items()
+            if rep_id in before.passes and before.passes[rep_id] != value
+        ]
+        if changed:
+            session.execute(_UPDATE_PASS, changed)
+        cache.stored[team_id] = after
+    cache.moved_at.clear()
 
 
 # ---------------------------------------------------------------- SLA timers
