@@ -111,13 +111,28 @@ def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str,
     return figures
 
 
+def run_scoring(kafka: ProvisionedKafka, args: argparse.Namespace) -> None:
+    from bench.scoring import SUMMARY_COLUMNS, run
+
+    figures = run(
+        bootstrap_servers=kafka.bootstrap_servers,
+        backends=args.backends.split(","),
+        postgres_database=postgres_database,
+        events=args.scoring_events,
+        leads=args.rescore_leads,
+        runs=args.scoring_runs,
+    )
+    print()
+    print(table(figures["summary"], SUMMARY_COLUMNS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "sections",
         nargs="*",
         default=["runtime", "pipeline"],
-        help="runtime, pipeline (default: both)",
+        help="runtime, pipeline, scoring (default: runtime and pipeline)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench")
     parser.add_argument("--records", type=int, default=20_000, help="runtime: flood records")
@@ -127,9 +142,13 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000, help="pipeline: leads in the flood")
     parser.add_argument("--latency-leads", type=int, default=3_000)
     parser.add_argument("--latency-rate", type=float, default=200.0, help="leads/s offered")
+    parser.add_argument("--scoring-events", type=int, default=20_000, help="scoring: consumer")
+    parser.add_argument("--rescore-leads", type=int, default=100_000, help="scoring: activation")
+    parser.add_argument("--scoring-runs", type=int, default=1, help="scoring: runs, medians")
     args = parser.parse_args()
     if args.quick:
         args.records, args.paced_records, args.leads, args.latency_leads = 2_000, 500, 1_000, 400
+        args.scoring_events, args.rescore_leads = 2_000, 5_000
     with kafka_bootstrap() as kafka:
         print(kafka.describe())
         if "runtime" in args.sections:
@@ -168,6 +187,8 @@ def main() -> None:
                 "p99_ms": paced["p99_ms"],
             }
             print(table([summary], list(summary)))
+        if "scoring" in args.sections:
+            run_scoring(kafka, args)
     print(f"\nwritten to {RESULTS}")
 
 
