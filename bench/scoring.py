@@ -27,8 +27,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,8 +60,9 @@ from shared.kafka.consumer import EventConsumer
 from shared.outbox import Outbox
 from shared.service import ServiceRuntime
 from shared.settings import PlatformSettings
+from shared.testing.kafka_tools import consumed
 from shared.testing.pytest_plugin import serve_app
-from shared.topics import LEADS_INGESTED, TopicNames
+from shared.topics import TopicNames
 
 BATCH = 500  # the runtime's fetch size (consumer_max_batch)
 
@@ -141,18 +141,6 @@ def touchpoint(rng: random.Random, at: datetime) -> Touchpoint:
 # ---------------------------------------------------------------------------- the consumer
 
 
-@dataclass
-class _Record:
-    """A consumed record as the runtime sees it (aiokafka's ConsumerRecord, the parts used)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-
-
 def ingested_stream(count: int, *, seed: int = 7) -> list[Event[LeadIngestedV1]]:
     """``count`` events in time order: new leads, and touchpoints on known ones (a recent
     lead more often than an old one, now and then one of the same batch)."""
@@ -208,16 +196,9 @@ def consumer_throughput(database_url: str, events: list[Event[LeadIngestedV1]]) 
         outbox=Outbox(TABLES, source="/leadflow/scoring"),
         bootstrap_servers="unused",
     )
-    topic = LEADS_INGESTED.name
-    records = [
-        _Record(topic, 0, offset, event.key, event.value(), list(event.headers()))
-        for offset, event in enumerate(events)
-    ]
+    records = consumed(events)
     # Warm up (the default rulebook is installed and compiled) on leads of their own.
-    warm = [
-        _Record(topic, 1, offset, event.key, event.value(), list(event.headers()))
-        for offset, event in enumerate(ingested_stream(50, seed=99))
-    ]
+    warm = consumed(ingested_stream(50, seed=99), partition=1)
     try:
         consumer._apply_batch(warm)
         outbox_before = _outbox_rows(database)
