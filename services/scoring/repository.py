@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Table, delete, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
@@ -18,8 +20,16 @@ from services.scoring.models import (
     ScoreHistory,
     ScoreRecord,
     TouchpointRecord,
+    metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
+
+# The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
+LEADS = metadata.tables["leads"]
+TOUCHPOINTS = metadata.tables["touchpoints"]
+SCORES = metadata.tables["scores"]
+HISTORY = metadata.tables["score_history"]
+FEEDBACK = metadata.tables["feedback"]
 
 # ---------------------------------------------------------------------------- rulebooks
 
@@ -146,31 +156,107 @@ def touchpoints_of(
     found: dict[uuid.UUID, list[TouchpointFacts]] = {lead_id: [] for lead_id in lead_ids}
     if not lead_ids:
         return found
+    t = TOUCHPOINTS.c
     rows = session.execute(
-        select(TouchpointRecord).where(col(TouchpointRecord.lead_id).in_(lead_ids))
-    ).scalars()
-    for row in rows:
-        found[row.lead_id].append(
-            TouchpointFacts(
-                touchpoint_id=row.touchpoint_id,
-                type=row.type,
-                occurred_at=row.occurred_at,
-                door=row.door,
-                source=row.source,
-                campaign=row.campaign,
-                reference=row.reference,
-                utm_source=row.utm_source,
-                utm_medium=row.utm_medium,
-                utm_campaign=row.utm_campaign,
-                utm_term=row.utm_term,
-                utm_content=row.utm_content,
-            )
-        )
+        select(
+            t.lead_id,
+            t.touchpoint_id,
+            t.type,
+            t.occurred_at,
+            t.door,
+            t.source,
+            t.campaign,
+            t.reference,
+            t.utm_source,
+            t.utm_medium,
+            t.utm_campaign,
+            t.utm_term,
+            t.utm_content,
+        ).where(t.lead_id.in_(lead_ids))
+    )
+    for lead_id, *fields in rows:
+        found[lead_id].append(TouchpointFacts(*fields))
     return found
 
 
 def snapshot_of(record: LeadRecord) -> LeadSnapshot:
     return LeadSnapshot.model_validate(record.snapshot)
+
+
+# ---------------------------------------------------------------------------- batches
+#
+# The hot paths (the consumer, decay, re-scoring after an activation) read and write whole
+# batches of leads with a few statements each, as rows rather than ORM objects.
+
+
+def lead_rows(
+    *, session: Session, lead_ids: Collection[uuid.UUID], for_update: bool = False
+) -> dict[uuid.UUID, Row[Any]]:
+    """``lead_id``, ``snapshot`` (JSON), ``touchpoint_count``, ``closed`` and ``status`` of
+    the known ones of ``lead_ids``; ``for_update``: locked as :func:`leads` locks them."""
+    if not lead_ids:
+        return {}
+    c = LEADS.c
+    statement = select(c.lead_id, c.snapshot, c.touchpoint_count, c.closed, c.status).where(
+        c.lead_id.in_(lead_ids)
+    )
+    if for_update:
+        statement = statement.order_by(c.lead_id).with_for_update()
+    return {row.lead_id: row for row in session.execute(statement)}
+
+
+def score_grades_for_update(
+    *, session: Session, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, tuple[str, ...]]]:
+    """Each current score's grade and its categories' grades, locked as
+    :func:`scores_for_update` locks them."""
+    if not lead_ids:
+        return {}
+    c = SCORES.c
+    rows = session.execute(
+        select(c.lead_id, c.grade, c.categories)
+        .where(c.lead_id.in_(lead_ids))
+        .order_by(c.lead_id)
+        .with_for_update()
+    )
+    return {
+        lead_id: (grade, tuple(str(category["grade"]) for category in categories))
+        for lead_id, grade, categories in rows
+    }
+
+
+def save_scores(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert or replace current scores (full ``scores`` rows, one per lead)."""
+    columns = [column.name for column in SCORES.columns if column.name != "lead_id"]
+    _upsert(session, SCORES, rows, key="lead_id", changing=columns)
+
+
+def insert_history(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(HISTORY.insert(), list(rows))
+
+
+def _upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    changing: Iterable[str],
+) -> None:
+    if not rows:
+        return
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: statement.excluded[name] for name in changing},
+    )
+    session.execute(statement, list(rows))
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 # ---------------------------------------------------------------------------- scores
