@@ -39,7 +39,10 @@ def for_scoring(*, session: Session, now: datetime) -> Rulebook:
     if found is None:
         repository.share_rulebook_lock(session=session)
         found = compiled(ensure_active(session=session, now=now))
-        session.info[_ACTIVE] = found
+        # Inside a savepoint (a batch re-run a record at a time) the lock and a default
+        # just installed go if it rolls back: read again next time.
+        if not session.in_nested_transaction():
+            session.info[_ACTIVE] = found
     return found
 
 

@@ -129,3 +129,19 @@ def test_writers_of_scores_hold_the_rulebook_lock_an_activation_takes(
             assert activation.execute(try_lock, key).scalar_one() is False
     with database.transaction() as activation:
         assert activation.execute(try_lock, key).scalar_one() is True
+
+
+def test_a_rulebook_read_in_a_savepoint_that_rolls_back_is_read_again(database: Database) -> None:
+    """A batch re-run a record at a time has a savepoint per record: the default rulebook
+    installed (and the rulebook lock taken) in one that rolls back are gone, so the next
+    record reads and installs them again rather than trusting what the first read."""
+    with database.transaction() as session:
+        savepoint = session.begin_nested()
+        rulebook_store.for_scoring(session=session, now=T0)
+        savepoint.rollback()
+        assert repository.active_rulebook(session=session) is None
+        rulebook = rulebook_store.for_scoring(session=session, now=T0)
+    with database.read() as session:
+        active = repository.active_rulebook(session=session)
+        assert active is not None
+        assert active.version == rulebook.version
