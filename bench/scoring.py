@@ -464,7 +464,7 @@ def run(
                     "min_s": min(row["seconds"] for row in mine),
                     "max_s": max(row["seconds"] for row in mine),
                     "leads_per_s": statistics.median(row["leads_per_s"] for row in mine),
-                    "cpu_s": statistics.median(row["cpu_s"] for row in mine),
+                    "cpu_s": round(statistics.median(row["cpu_s"] for row in mine), 2),
                 }
             )
     figures = {"method": __doc__, "runs": rows, "summary": summary}
