@@ -130,13 +130,28 @@ def run_routing(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def run_scoring(kafka: ProvisionedKafka, args: argparse.Namespace) -> None:
+    from bench.scoring import SUMMARY_COLUMNS, run
+
+    figures = run(
+        bootstrap_servers=kafka.bootstrap_servers,
+        backends=args.backends.split(","),
+        postgres_database=postgres_database,
+        events=args.scoring_events,
+        leads=args.rescore_leads,
+        runs=args.scoring_runs,
+    )
+    print()
+    print(table(figures["summary"], SUMMARY_COLUMNS))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "sections",
         nargs="*",
         default=["runtime", "pipeline"],
-        help="runtime, pipeline, routing (default: runtime and pipeline)",
+        help="runtime, pipeline, routing, scoring (default: runtime and pipeline)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench")
     parser.add_argument("--records", type=int, default=20_000, help="runtime: flood records")
@@ -148,13 +163,17 @@ def main() -> None:
     parser.add_argument("--latency-rate", type=float, default=200.0, help="leads/s offered")
     parser.add_argument("--routing-events", type=int, default=5_000, help="routing: per run")
     parser.add_argument("--repeat", type=int, default=3, help="routing: runs, median reported")
+    parser.add_argument("--scoring-events", type=int, default=20_000, help="scoring: consumer")
+    parser.add_argument("--rescore-leads", type=int, default=100_000, help="scoring: activation")
+    parser.add_argument("--scoring-runs", type=int, default=1, help="scoring: runs, medians")
     args = parser.parse_args()
     if args.quick:
         args.records, args.paced_records, args.leads, args.latency_leads = 2_000, 500, 1_000, 400
         args.routing_events, args.repeat = 1_000, 1
+        args.scoring_events, args.rescore_leads = 2_000, 5_000
     if "routing" in args.sections:
         run_routing(args)
-    if not {"runtime", "pipeline"} & set(args.sections):
+    if not {"runtime", "pipeline", "scoring"} & set(args.sections):
         print(f"\nwritten to {RESULTS}")
         return
     with kafka_bootstrap() as kafka:
@@ -195,6 +214,8 @@ def main() -> None:
                 "p99_ms": paced["p99_ms"],
             }
             print(table([summary], list(summary)))
+        if "scoring" in args.sections:
+            run_scoring(kafka, args)
     print(f"\nwritten to {RESULTS}")
 
 

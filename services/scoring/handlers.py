@@ -18,77 +18,27 @@ or scored again.
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
+from collections.abc import Sequence
 
-from sqlmodel import Session
-
-from services.scoring import repository, rulebook_store
-from services.scoring.models import ERASURES, LeadRecord
-from services.scoring.rescoring import rescore
-from shared.contracts import LeadErasedV1, LeadFeedbackV1, LeadIngestedV1, LeadSnapshot
+from services.scoring import repository, touchpoints
+from services.scoring.models import ERASURES
+from services.scoring.touchpoints import CLOSED_STATUSES, Ingested
+from shared.contracts import LeadErasedV1, LeadFeedbackV1, LeadIngestedV1
 from shared.kafka.consumer import HandlerContext, Handlers
-
-CLOSED_STATUSES = frozenset({"converted", "won", "lost"})
 
 handlers = Handlers()
 
 
-@handlers.on(LeadIngestedV1)
-def score_touchpoint(context: HandlerContext, payload: LeadIngestedV1) -> None:
-    session = context.session
-    if ERASURES.hold(session, payload.lead_id):
-        return  # late or replayed: the person is not written back
-    now = context.event.time
-    record = rulebook_store.ensure_active(session=session, now=now)
-    _keep_lead(session, payload, now)
-    if not repository.add_touchpoint(
-        session=session, lead_id=payload.lead_id, touchpoint=payload.touchpoint
-    ):
-        return
-    session.flush()
-    rescore(
-        session=session,
+@handlers.on_batch(LeadIngestedV1)
+def score_touchpoints(batch: Sequence[tuple[HandlerContext, LeadIngestedV1]]) -> None:
+    """Consecutive ``leads.ingested`` records of a consumer batch, applied together
+    (:mod:`services.scoring.touchpoints`), each scored as of its event's time."""
+    context = batch[0][0]
+    touchpoints.keep_and_score(
+        session=context.session,
         outbox=context.outbox,
-        rulebook=rulebook_store.compiled(record),
-        lead_ids=[payload.lead_id],
-        now=now,
-        trigger="touchpoint",
-        publish="always",
-        touchpoint_id=payload.touchpoint.touchpoint_id,
+        items=[Ingested(payload=payload, time=context.event.time) for context, payload in batch],
     )
-
-
-def _keep_lead(session: Session, payload: LeadIngestedV1, now: datetime) -> None:
-    lead = repository.lead(session=session, lead_id=payload.lead_id, for_update=True)
-    if lead is None:
-        status = repository.latest_status(session=session, lead_id=payload.lead_id)
-        lead = LeadRecord(
-            lead_id=payload.lead_id,
-            snapshot={},
-            touchpoint_count=0,
-            closed=status in CLOSED_STATUSES,
-            status=status,
-            created_at=now,
-            updated_at=now,
-        )
-    if payload.touchpoint_count >= lead.touchpoint_count:
-        # Events of one lead arrive in order; a replayed older one never wins.
-        lead.snapshot = payload.lead.model_dump(mode="json")
-        lead.touchpoint_count = payload.touchpoint_count
-        lead.company_domain, lead.account_id = _company_of(payload.lead)
-        lead.updated_at = now
-    session.add(lead)
-
-
-def _company_of(snapshot: LeadSnapshot) -> tuple[str | None, uuid.UUID | None]:
-    domain = snapshot.company.domain
-    # A free-mail domain says nothing about a company.
-    if domain is not None and not snapshot.free_mail:
-        domain = domain.strip().lower() or None
-    else:
-        domain = None
-    return domain, snapshot.company.account_id
 
 
 @handlers.on(LeadFeedbackV1)

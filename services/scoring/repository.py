@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Sequence
+import zlib
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
 from services.scoring.models import (
+    ERASURES,
     FeedbackRecord,
     LeadRecord,
     RescoreJob,
@@ -18,10 +22,37 @@ from services.scoring.models import (
     ScoreHistory,
     ScoreRecord,
     TouchpointRecord,
+    metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
+from shared.erasure import LOCK_NAMESPACE
+
+# The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
+LEADS = metadata.tables["leads"]
+TOUCHPOINTS = metadata.tables["touchpoints"]
+SCORES = metadata.tables["scores"]
+HISTORY = metadata.tables["score_history"]
+FEEDBACK = metadata.tables["feedback"]
 
 # ---------------------------------------------------------------------------- rulebooks
+
+
+# The key of the rulebook lock (PostgreSQL, one bigint key: apart from the two-key lead locks).
+RULEBOOK_LOCK = zlib.crc32(b"leadflow-scoring-rulebook")
+
+
+def share_rulebook_lock(*, session: Session) -> None:
+    """Writers of scores hold this (shared) until their transaction ends: the active version
+    they read stays the active one until they commit (PostgreSQL; SQLite has one writer)."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": RULEBOOK_LOCK})
+
+
+def take_rulebook_lock(*, session: Session) -> None:
+    """An activation holds this (exclusive) until it commits: it waits for the writers of
+    scores in progress, and those after it read the new version."""
+    if _dialect(session) == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RULEBOOK_LOCK})
 
 
 def active_rulebook(*, session: Session) -> RulebookRecord | None:
@@ -146,31 +177,205 @@ def touchpoints_of(
     found: dict[uuid.UUID, list[TouchpointFacts]] = {lead_id: [] for lead_id in lead_ids}
     if not lead_ids:
         return found
+    t = TOUCHPOINTS.c
     rows = session.execute(
-        select(TouchpointRecord).where(col(TouchpointRecord.lead_id).in_(lead_ids))
-    ).scalars()
-    for row in rows:
-        found[row.lead_id].append(
-            TouchpointFacts(
-                touchpoint_id=row.touchpoint_id,
-                type=row.type,
-                occurred_at=row.occurred_at,
-                door=row.door,
-                source=row.source,
-                campaign=row.campaign,
-                reference=row.reference,
-                utm_source=row.utm_source,
-                utm_medium=row.utm_medium,
-                utm_campaign=row.utm_campaign,
-                utm_term=row.utm_term,
-                utm_content=row.utm_content,
-            )
-        )
+        select(
+            t.lead_id,
+            t.touchpoint_id,
+            t.type,
+            t.occurred_at,
+            t.door,
+            t.source,
+            t.campaign,
+            t.reference,
+            t.utm_source,
+            t.utm_medium,
+            t.utm_campaign,
+            t.utm_term,
+            t.utm_content,
+        ).where(t.lead_id.in_(lead_ids))
+    )
+    for lead_id, *fields in rows:
+        found[lead_id].append(TouchpointFacts(*fields))
     return found
+
+
+def touchpoint_row(*, lead_id: uuid.UUID, touchpoint: Touchpoint) -> dict[str, Any]:
+    """The ``touchpoints`` row of a touchpoint, for :func:`insert_touchpoints`."""
+    return {
+        "touchpoint_id": touchpoint.touchpoint_id,
+        "lead_id": lead_id,
+        "type": touchpoint.type,
+        "door": touchpoint.door,
+        "source": touchpoint.source,
+        "campaign": touchpoint.campaign,
+        "reference": touchpoint.reference,
+        "utm_source": touchpoint.utm.source,
+        "utm_medium": touchpoint.utm.medium,
+        "utm_campaign": touchpoint.utm.campaign,
+        "utm_term": touchpoint.utm.term,
+        "utm_content": touchpoint.utm.content,
+        "occurred_at": touchpoint.occurred_at,
+    }
+
+
+def known_touchpoints(*, session: Session, touchpoint_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``touchpoint_ids`` already recorded."""
+    if not touchpoint_ids:
+        return set()
+    t = TOUCHPOINTS.c
+    return set(
+        session.execute(
+            select(t.touchpoint_id).where(t.touchpoint_id.in_(touchpoint_ids))
+        ).scalars()
+    )
+
+
+def insert_touchpoints(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(TOUCHPOINTS.insert(), list(rows))
 
 
 def snapshot_of(record: LeadRecord) -> LeadSnapshot:
     return LeadSnapshot.model_validate(record.snapshot)
+
+
+# ---------------------------------------------------------------------------- batches
+#
+# The hot paths (the consumer, decay, re-scoring after an activation) read and write whole
+# batches of leads with a few statements each, as rows rather than ORM objects.
+
+
+def hold_leads(*, session: Session, lead_ids: Iterable[uuid.UUID]) -> None:
+    """The erasure turn of each lead (:meth:`shared.erasure.ErasureLedger.hold`, the same
+    advisory locks) for the rest of the transaction, taken in one statement and in key
+    order (PostgreSQL; SQLite runs one writer at a time)."""
+    if _dialect(session) != "postgresql":
+        return
+    keys = sorted({zlib.crc32(lead_id.bytes) - 2**31 for lead_id in lead_ids})
+    if not keys:
+        return
+    session.execute(
+        text(
+            "SELECT pg_advisory_xact_lock(CAST(:namespace AS integer), k)"
+            " FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k"
+        ),
+        {"namespace": LOCK_NAMESPACE, "keys": keys},
+    )
+
+
+def erased_among(*, session: Session, lead_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
+    if not lead_ids:
+        return set()
+    erased = ERASURES.erased.c
+    return set(
+        session.execute(select(erased.lead_id).where(erased.lead_id.in_(lead_ids))).scalars()
+    )
+
+
+def lead_rows(
+    *, session: Session, lead_ids: Collection[uuid.UUID], for_update: bool = False
+) -> dict[uuid.UUID, Row[Any]]:
+    """``lead_id``, ``snapshot`` (JSON), ``touchpoint_count``, ``closed`` and ``status`` of
+    the known ones of ``lead_ids``; ``for_update``: locked as :func:`leads` locks them."""
+    if not lead_ids:
+        return {}
+    c = LEADS.c
+    statement = select(c.lead_id, c.snapshot, c.touchpoint_count, c.closed, c.status).where(
+        c.lead_id.in_(lead_ids)
+    )
+    if for_update:
+        statement = statement.order_by(c.lead_id).with_for_update()
+    return {row.lead_id: row for row in session.execute(statement)}
+
+
+def score_grades_for_update(
+    *, session: Session, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, tuple[str, tuple[str, ...]]]:
+    """Each current score's grade and its categories' grades, locked as
+    :func:`scores_for_update` locks them."""
+    if not lead_ids:
+        return {}
+    c = SCORES.c
+    rows = session.execute(
+        select(c.lead_id, c.grade, c.categories)
+        .where(c.lead_id.in_(lead_ids))
+        .order_by(c.lead_id)
+        .with_for_update()
+    )
+    return {
+        lead_id: (grade, tuple(str(category["grade"]) for category in categories))
+        for lead_id, grade, categories in rows
+    }
+
+
+def latest_statuses(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The latest feedback status of each of ``lead_ids`` that has any (:func:`latest_status`)."""
+    if not lead_ids:
+        return {}
+    c = FEEDBACK.c
+    rows = session.execute(
+        select(c.lead_id, c.status).where(c.lead_id.in_(lead_ids)).order_by(c.occurred_at, c.id)
+    )
+    return {row.lead_id: row.status for row in rows}  # the last one wins
+
+
+def insert_leads(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """New leads (full ``leads`` rows)."""
+    if rows:
+        session.execute(LEADS.insert(), list(rows))
+
+
+def update_snapshots(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """A known lead's snapshot, its touchpoint count, company and ``updated_at`` (rows of
+    those columns and ``lead_id``)."""
+    if not rows:
+        return
+    c = LEADS.c
+    names = ("snapshot", "touchpoint_count", "company_domain", "account_id", "updated_at")
+    statement = (
+        update(LEADS)
+        .where(c.lead_id == bindparam("key"))
+        .values({name: bindparam(f"new_{name}") for name in names})
+    )
+    session.execute(
+        statement,
+        [{"key": row["lead_id"], **{f"new_{name}": row[name] for name in names}} for row in rows],
+    )
+
+
+def save_scores(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert or replace current scores (full ``scores`` rows, one per lead)."""
+    columns = [column.name for column in SCORES.columns if column.name != "lead_id"]
+    _upsert(session, SCORES, rows, key="lead_id", changing=columns)
+
+
+def insert_history(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
+    if rows:
+        session.execute(HISTORY.insert(), list(rows))
+
+
+def _upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: str,
+    changing: Iterable[str],
+) -> None:
+    if not rows:
+        return
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: statement.excluded[name] for name in changing},
+    )
+    session.execute(statement, list(rows))
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
 
 
 # ---------------------------------------------------------------------------- scores

@@ -4,6 +4,9 @@ A touchpoint re-scores one lead and always publishes; decay and a rulebook activ
 re-score leads in batches and publish only those whose grades changed. Either way the state
 (current score, history) and the ``leads.scored`` events are written in the caller's
 transaction, the events through the outbox.
+
+Leads are read and their scores written a batch at a time (:class:`ScoreBatch`): a few
+statements per batch, rows rather than ORM objects, whatever the number of leads.
 """
 
 from __future__ import annotations
@@ -19,7 +22,6 @@ from sqlmodel import Session
 from services.scoring import repository
 from services.scoring.domain import engine
 from services.scoring.domain.engine import Rulebook, Score, score_lead
-from services.scoring.models import ScoreHistory, ScoreRecord
 from shared.contracts import (
     CategoryScore,
     Grade,
@@ -54,57 +56,91 @@ def rescore(
     """Re-score ``lead_ids`` (known leads; others are skipped) with ``rulebook`` at ``now``."""
     counts = RescoreCounts()
     # Locked: an erasure of one of them (which deletes the lead) cannot interleave.
-    leads = repository.leads(session=session, lead_ids=lead_ids, for_update=True)
+    leads = repository.lead_rows(session=session, lead_ids=lead_ids, for_update=True)
     counts.unknown = [lead_id for lead_id in lead_ids if lead_id not in leads]
     if not leads:
         return counts
-    current = repository.scores_for_update(session=session, lead_ids=leads.keys())
+    current = repository.score_grades_for_update(session=session, lead_ids=leads.keys())
     touchpoints = repository.touchpoints_of(session=session, lead_ids=leads.keys())
-    outgoing: list[LeadScoredV1] = []
-    # Changes stay pending while the page is scored, then go to the database in one flush
-    # (batched statements), before the events go to the outbox.
-    with session.no_autoflush:
-        for lead_id, lead in leads.items():
-            snapshot = repository.snapshot_of(lead)
-            score = score_lead(rulebook, snapshot, touchpoints[lead_id], now=now)
-            previous = current.get(lead_id)
-            # Read before the record is updated in place.
-            previous_grade = cast(Grade | None, previous.grade if previous is not None else None)
-            changed = previous is None or signature_of(previous) != score.signature
-            record = _store(
-                session=session,
-                lead_id=lead_id,
-                record=previous,
-                score=score,
-                trigger=trigger,
-                touchpoint_id=touchpoint_id,
-            )
-            record.next_check_at = None if lead.closed else score.next_check_at
-            counts.rescored += 1
-            if publish == "always" or changed:
-                session.add(_history(record, score, previous_grade))
-                outgoing.append(_scored(lead_id, snapshot, score, previous_grade, record))
-                counts.published += 1
-    session.flush()
-    for payload in outgoing:
-        outbox.add(session, payload, time=payload.scored_at)
+    batch = ScoreBatch()
+    for lead_id, lead in leads.items():
+        snapshot = LeadSnapshot.model_validate(lead.snapshot)
+        score = score_lead(rulebook, snapshot, touchpoints[lead_id], now=now)
+        previous = current.get(lead_id)
+        changed = previous is None or previous[1] != score.signature
+        published = batch.add(
+            lead_id=lead_id,
+            snapshot=snapshot,
+            score=score,
+            previous_grade=previous[0] if previous is not None else None,
+            trigger=trigger,
+            touchpoint_id=touchpoint_id,
+            closed=lead.closed,
+            publish=publish == "always" or changed,
+        )
+        counts.rescored += 1
+        counts.published += published
+    batch.write(session=session, outbox=outbox)
     return counts
 
 
-def signature_of(record: ScoreRecord) -> tuple[str, ...]:
-    return tuple(str(category["grade"]) for category in record.categories)
+class ScoreBatch:
+    """Scores made in one transaction, written together by :meth:`write`: each lead's
+    current score (its last), a history row and an event for each published one, in the
+    order they were made."""
+
+    def __init__(self) -> None:
+        self.scores: dict[uuid.UUID, dict[str, Any]] = {}
+        self.history: list[dict[str, Any]] = []
+        self.events: list[LeadScoredV1] = []
+
+    def add(
+        self,
+        *,
+        lead_id: uuid.UUID,
+        snapshot: LeadSnapshot,
+        score: Score,
+        previous_grade: str | None,
+        trigger: ScoreTrigger,
+        touchpoint_id: uuid.UUID | None,
+        closed: bool,
+        publish: bool,
+    ) -> bool:
+        """Keep ``score`` as the lead's current one, and publish it if ``publish``."""
+        row = score_row(
+            lead_id=lead_id,
+            score=score,
+            trigger=trigger,
+            touchpoint_id=touchpoint_id,
+            # A closed lead is no longer re-scored by decay.
+            next_check_at=None if closed else score.next_check_at,
+        )
+        self.scores[lead_id] = row
+        if publish:
+            self.history.append(_history(row, previous_grade))
+            self.events.append(
+                _scored(lead_id, snapshot, score, cast(Grade | None, previous_grade), row)
+            )
+        return publish
+
+    def write(self, *, session: Session, outbox: Outbox) -> None:
+        repository.save_scores(session=session, rows=list(self.scores.values()))
+        repository.insert_history(session=session, rows=self.history)
+        for payload in self.events:
+            outbox.add(session, payload, time=payload.scored_at)
 
 
-def _store(
+def score_row(
     *,
-    session: Session,
     lead_id: uuid.UUID,
-    record: ScoreRecord | None,
     score: Score,
     trigger: ScoreTrigger,
     touchpoint_id: uuid.UUID | None,
-) -> ScoreRecord:
-    values: dict[str, Any] = {
+    next_check_at: datetime | None,
+) -> dict[str, Any]:
+    """The ``scores`` row of a score."""
+    return {
+        "lead_id": lead_id,
         "rulebook_version": score.rulebook_version,
         "grade": score.grade,
         "category": score.category,
@@ -115,14 +151,8 @@ def _store(
         "trigger": trigger,
         "touchpoint_id": touchpoint_id,
         "scored_at": score.scored_at,
+        "next_check_at": next_check_at,
     }
-    if record is None:
-        record = ScoreRecord(lead_id=lead_id, **values)
-    else:
-        for name, value in values.items():
-            setattr(record, name, value)
-    session.add(record)
-    return record
 
 
 def _category_json(category: engine.CategoryScore) -> dict[str, Any]:
@@ -149,19 +179,19 @@ def _reason_json(reason: engine.Reason) -> dict[str, Any]:
     }
 
 
-def _history(record: ScoreRecord, score: Score, previous_grade: Grade | None) -> ScoreHistory:
-    return ScoreHistory(
-        lead_id=record.lead_id,
-        rulebook_version=score.rulebook_version,
-        grade=score.grade,
-        previous_grade=previous_grade,
-        fit_score=score.fit_score,
-        engagement_score=score.engagement_score,
-        categories=record.categories,
-        trigger=record.trigger,
-        touchpoint_id=record.touchpoint_id,
-        scored_at=score.scored_at,
-    )
+def _history(row: dict[str, Any], previous_grade: str | None) -> dict[str, Any]:
+    return {
+        "lead_id": row["lead_id"],
+        "rulebook_version": row["rulebook_version"],
+        "grade": row["grade"],
+        "previous_grade": previous_grade,
+        "fit_score": row["fit_score"],
+        "engagement_score": row["engagement_score"],
+        "categories": row["categories"],
+        "trigger": row["trigger"],
+        "touchpoint_id": row["touchpoint_id"],
+        "scored_at": row["scored_at"],
+    }
 
 
 def _scored(
@@ -169,7 +199,7 @@ def _scored(
     snapshot: LeadSnapshot,
     score: Score,
     previous_grade: Grade | None,
-    record: ScoreRecord,
+    row: dict[str, Any],
 ) -> LeadScoredV1:
     return LeadScoredV1(
         lead_id=lead_id,
@@ -197,8 +227,8 @@ def _scored(
             )
             for reason in score.reasons
         ],
-        trigger=cast(ScoreTrigger, record.trigger),
-        touchpoint_id=record.touchpoint_id,
+        trigger=cast(ScoreTrigger, row["trigger"]),
+        touchpoint_id=row["touchpoint_id"],
         lead=snapshot,
         scored_at=score.scored_at,
     )

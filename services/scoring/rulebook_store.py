@@ -2,6 +2,12 @@
 
 When no rulebook exists yet, the default that ships with the service is stored as version 1
 and activated, so there is always an active rulebook to score with.
+
+A transaction that writes scores reads the active version once (:func:`for_scoring`) and
+holds the rulebook lock, shared, until it commits; an activation takes it exclusively. So on
+PostgreSQL, with several replicas, no score of the version an activation replaced is
+committed after the activation: the re-scoring job that follows sees every lead scored
+before it (SQLite runs one writer at a time anyway).
 """
 
 from __future__ import annotations
@@ -21,6 +27,23 @@ from services.scoring.rulebooks import default_source
 _CACHE_SIZE = 32
 _compiled: dict[tuple[int, str], Rulebook] = {}
 _lock = threading.Lock()
+# The transaction's active rulebook, in its session's info.
+_ACTIVE = "scoring.active_rulebook"
+
+
+def for_scoring(*, session: Session, now: datetime) -> Rulebook:
+    """The active rulebook, compiled, to write scores with in this transaction: read once
+    per transaction, under the rulebook lock (shared) taken first, before any lead's lock.
+    ``now`` dates the default rulebook if it has to be installed."""
+    found: Rulebook | None = session.info.get(_ACTIVE)
+    if found is None:
+        repository.share_rulebook_lock(session=session)
+        found = compiled(ensure_active(session=session, now=now))
+        # Inside a savepoint (a batch re-run a record at a time) the lock and a default
+        # just installed go if it rolls back: read again next time.
+        if not session.in_nested_transaction():
+            session.info[_ACTIVE] = found
+    return found
 
 
 def compiled(record: RulebookRecord) -> Rulebook:
@@ -83,6 +106,9 @@ def ensure_active(*, session: Session, now: datetime) -> RulebookRecord:
 
 def activate(*, session: Session, record: RulebookRecord, now: datetime) -> RescoreJob:
     """Make ``record`` the active version and queue the re-scoring of every open lead."""
+    # Waits for the transactions writing scores with the version it replaces.
+    repository.take_rulebook_lock(session=session)
+    session.info.pop(_ACTIVE, None)
     repository.deactivate_rulebooks(session=session)
     record.active = True
     record.activated_at = now

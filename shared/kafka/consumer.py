@@ -8,6 +8,11 @@ For each batch a partition yields:
    transaction;
 2. the transaction commits; only then is the partition's offset committed to Kafka.
 
+A payload type may have a batch handler (``Handlers.on_batch``): consecutive records of that
+type in a batch are handed to it together, in order, so it can read and write them with a
+few statements. If it raises, the batch is re-run with a savepoint per record and the
+batch handler called with one record at a time, which finds the record at fault.
+
 A record whose handler raises stops the batch there: what came before it is committed, the
 record is retried alone with backoff, and after the last attempt it goes to
 ``<topic>.dlq`` with the error and its original coordinates in headers; the partition moves
@@ -84,6 +89,8 @@ class HandlerContext:
 
 
 Handler = Callable[[HandlerContext, Any], None]
+# A batch handler gets consecutive records of its type, each with its own context.
+BatchHandler = Callable[[Sequence[tuple[HandlerContext, Any]]], None]
 
 
 class Handlers:
@@ -91,6 +98,7 @@ class Handlers:
 
     def __init__(self) -> None:
         self._by_type: dict[type[EventPayload], Handler] = {}
+        self._batches: dict[type[EventPayload], BatchHandler] = {}
 
     def on(self, payload_type: type[P]) -> Callable[[Callable[[HandlerContext, P], None]], Handler]:
         def register(handler: Callable[[HandlerContext, P], None]) -> Handler:
@@ -101,8 +109,32 @@ class Handlers:
 
         return register
 
+    def on_batch(
+        self, payload_type: type[P]
+    ) -> Callable[
+        [Callable[[Sequence[tuple[HandlerContext, P]]], None]],
+        Callable[[Sequence[tuple[HandlerContext, P]]], None],
+    ]:
+        """Register a handler of consecutive records of ``payload_type`` together: it gets
+        ``(context, payload)`` pairs in order and must apply them as one by one would. It is
+        also called with a single pair (a record retried alone, a replay)."""
+
+        def register(
+            handler: Callable[[Sequence[tuple[HandlerContext, P]]], None],
+        ) -> Callable[[Sequence[tuple[HandlerContext, P]]], None]:
+            if payload_type in self._by_type:
+                raise ValueError(f"{payload_type.__name__} already has a handler")
+            self._batches[payload_type] = handler
+            self._by_type[payload_type] = lambda context, payload: handler([(context, payload)])
+            return handler
+
+        return register
+
     def get(self, payload_type: type[EventPayload]) -> Handler | None:
         return self._by_type.get(payload_type)
+
+    def get_batch(self, payload_type: type[EventPayload]) -> BatchHandler | None:
+        return self._batches.get(payload_type)
 
     @property
     def topics(self) -> list[str]:
@@ -135,6 +167,10 @@ class _Failure:
     transient: bool = False
 
 
+class _BatchHandlerFailed(Exception):
+    """Aborts a fast-path transaction: a batch handler raised, the record is not known."""
+
+
 class _HandlerFailed(Exception):
     """Aborts a fast-path transaction: the handler of record ``index`` raised."""
 
@@ -142,6 +178,16 @@ class _HandlerFailed(Exception):
         super().__init__(index)
         self.index = index
         self.failure = failure
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A record waiting in a run for its batch handler."""
+
+    index: int
+    context: HandlerContext
+    payload: Any
+    row: dict[str, Any]
 
 
 @dataclass
@@ -397,10 +443,14 @@ class EventConsumer:
         outcome: _BatchOutcome,
     ) -> None:
         processed = self.tables.processed_events
+        # Consecutive records of a type with a batch handler, waiting to be handled together
+        # (fast path only).
+        run: list[_Pending] = []
         for index, record in enumerate(records):
             try:
                 event = decode(record.headers, record.value)
             except MalformedEvent as error:
+                self._handle_run(run, rows, outcome)
                 outcome.failure = _Failure(error, malformed=True)
                 break
             handler = self.handlers.get(type(event.data))
@@ -423,6 +473,13 @@ class EventConsumer:
             context = HandlerContext(
                 session, event, self.outbox, logical, record.partition, record.offset
             )
+            if not isolate and self.handlers.get_batch(type(event.data)) is not None:
+                if run and type(run[0].payload) is not type(event.data):
+                    self._handle_run(run, rows, outcome)
+                run.append(_Pending(index, context, event.data, row))
+                seen.add(event.id)
+                continue
+            self._handle_run(run, rows, outcome)
             structlog.contextvars.bind_contextvars(event_id=event.id, lead_id=event.subject)
             try:
                 if isolate:
@@ -445,6 +502,29 @@ class EventConsumer:
             seen.add(event.id)
             outcome.done = index + 1
             outcome.effects += 1
+        else:
+            self._handle_run(run, rows, outcome)
+
+    def _handle_run(
+        self, run: list[_Pending], rows: list[dict[str, Any]], outcome: _BatchOutcome
+    ) -> None:
+        """Hand ``run`` to its batch handler; then its records are done."""
+        if not run:
+            return
+        batch_handler = self.handlers.get_batch(type(run[0].payload))
+        assert batch_handler is not None
+        try:
+            batch_handler([(pending.context, pending.payload) for pending in run])
+        except Exception as error:
+            if is_transient(error):
+                raise
+            # Which record is at fault is not known: the batch is re-run with a savepoint
+            # per record, the batch handler called with one record at a time.
+            raise _BatchHandlerFailed() from error
+        rows.extend(pending.row for pending in run)
+        outcome.done = max(outcome.done, run[-1].index + 1)
+        outcome.effects += len(run)
+        run.clear()
 
     def _count(self, records: Sequence[Record], seconds_each: float) -> None:
         for record in records:

@@ -6,6 +6,7 @@ import asyncio
 import inspect
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -14,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.cloudevents import Event, Headers
 from shared.contracts import EventPayload
 from shared.kafka.producer import create_producer
+from shared.topics import topic_for
 
 
 async def produce(
@@ -114,3 +116,31 @@ async def eventually(
             return last
         await asyncio.sleep(interval)
     raise AssertionError(f"{message} after {timeout}s (last: {last!r})")
+
+
+@dataclass
+class ConsumedRecord:
+    """A record as the consumer sees it (aiokafka's ConsumerRecord, the parts it uses)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Sequence[tuple[str, bytes]]
+
+
+def consumed(events: Sequence[Event[Any]], *, partition: int = 0) -> list[ConsumedRecord]:
+    """``events`` as the records of one partition, offsets from 0, each on its payload's
+    (logical) topic: to hand to ``EventConsumer._apply_batch`` in process, without a broker."""
+    return [
+        ConsumedRecord(
+            topic_for(type(event.data)).name,
+            partition,
+            offset,
+            event.key,
+            event.value(),
+            list(event.headers()),
+        )
+        for offset, event in enumerate(events)
+    ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,8 +20,9 @@ from shared import schema_files
 from shared.cloudevents import Event
 from shared.contracts import EventPayload, LeadScoredV1, parse_payload
 from shared.db import Database
-from shared.kafka.consumer import HandlerContext
+from shared.kafka.consumer import EventConsumer, HandlerContext
 from shared.outbox import Outbox
+from shared.testing.kafka_tools import consumed
 
 OUTBOX = Outbox(TABLES, source="/leadflow/scoring")
 
@@ -33,6 +35,24 @@ def handle(database: Database, payload: EventPayload, *, time: datetime) -> Even
     with database.transaction() as session:
         handler(HandlerContext(session, event, OUTBOX, "test", 0, 0), payload)
     return event
+
+
+def consume(database: Database, events: Sequence[tuple[EventPayload, datetime]]) -> None:
+    """Hand ``events`` (payload, event time) to the service's consumer as one batch of one
+    partition, in process: the runtime's transaction, batch handlers and all."""
+    consumer = EventConsumer(
+        name="scoring",
+        service="scoring",
+        handlers=handlers,
+        db=database,
+        tables=TABLES,
+        outbox=OUTBOX,
+        bootstrap_servers="unused",
+    )
+    records = consumed([Event(data=payload, source="/test", time=time) for payload, time in events])
+    outcome = consumer._apply_batch(records)
+    assert outcome.failure is None, outcome.failure
+    assert outcome.done == len(records)
 
 
 def published(database: Database) -> list[LeadScoredV1]:

@@ -1,0 +1,109 @@
+"""Batch handlers (``Handlers.on_batch``) in the consumer's transaction, on both databases:
+runs of consecutive records, order with other handlers, duplicates, and a failing record
+found by handling the batch again one record at a time. The records are handed to the
+consumer in process (the broker's part is the same for every handler: test_runtime.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlmodel import col
+
+from shared.cloudevents import Event
+from shared.contracts import LeadFeedbackV1, LeadIngestedV1
+from shared.db import Database
+from shared.kafka.consumer import EventConsumer, HandlerContext, Handlers
+from shared.outbox import Outbox
+from shared.testing import factories
+from shared.testing.kafka_tools import consumed
+from shared.testing.probe.models import TABLES, Effect
+
+
+class Recorder:
+    """A consumer whose ``leads.ingested`` handler takes batches, and ``leads.feedback``
+    one record at a time; each leaves an effect row and remembers how it was called."""
+
+    def __init__(self, database: Database, *, failing: str | None = None) -> None:
+        self.calls: list[list[str]] = []
+        self.failing = failing
+        handlers = Handlers()
+
+        @handlers.on_batch(LeadIngestedV1)
+        def ingested(batch: Sequence[tuple[HandlerContext, LeadIngestedV1]]) -> None:
+            self.calls.append([context.event.id for context, _ in batch])
+            for context, _ in batch:
+                if context.event.id == self.failing:
+                    raise ValueError("cannot be processed")
+            self._effects(batch[0][0], [(context.event.id, payload) for context, payload in batch])
+
+        @handlers.on(LeadFeedbackV1)
+        def feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
+            self.calls.append([context.event.id])
+            self._effects(context, [(context.event.id, payload)])
+
+        self.consumer = EventConsumer(
+            name="probe",
+            service="probe",
+            handlers=handlers,
+            db=database,
+            tables=TABLES,
+            outbox=Outbox(TABLES, source="/test"),
+            bootstrap_servers="unused",
+        )
+
+    @staticmethod
+    def _effects(context: HandlerContext, done: list[tuple[str, Any]]) -> None:
+        context.session.execute(
+            insert(Effect),
+            [
+                {"event_id": event_id, "lead_id": payload.lead_id, "handled_at": datetime.now(UTC)}
+                for event_id, payload in done
+            ],
+        )
+
+
+def effects(database: Database) -> list[str]:
+    with database.read() as session:
+        return list(
+            session.execute(select(col(Effect.event_id)).order_by(col(Effect.id))).scalars()
+        )
+
+
+def test_consecutive_records_of_a_batch_type_are_handled_together_in_order(
+    database: Database,
+) -> None:
+    first, second = (Event(data=factories.lead_ingested(), source="/test") for _ in range(2))
+    feedback = Event(data=factories.lead_feedback(), source="/test")
+    third = Event(data=factories.lead_ingested(), source="/test")
+    recorder = Recorder(database)
+
+    outcome = recorder.consumer._apply_batch(
+        consumed([first, second, first, feedback, third, second])
+    )
+
+    assert outcome.failure is None
+    assert outcome.done == 6
+    # The duplicates (same event id) are skipped; the feedback splits the run.
+    assert recorder.calls == [[first.id, second.id], [feedback.id], [third.id]]
+    assert effects(database) == [first.id, second.id, feedback.id, third.id]
+    # Processed: a second delivery of the whole batch has no effect.
+    recorder.consumer._apply_batch(consumed([first, second, feedback, third]))
+    assert effects(database) == [first.id, second.id, feedback.id, third.id]
+
+
+def test_a_record_failing_in_a_batch_is_found_one_record_at_a_time(database: Database) -> None:
+    events = [Event(data=factories.lead_ingested(), source="/test") for _ in range(4)]
+    recorder = Recorder(database, failing=events[2].id)
+
+    outcome = recorder.consumer._apply_batch(consumed(events))
+
+    # The run failed as a whole, then each record had its savepoint and a call of its own.
+    ids = [event.id for event in events]
+    assert recorder.calls == [ids, [ids[0]], [ids[1]], [ids[2]]]
+    assert outcome.done == 2
+    assert outcome.failure is not None
+    assert isinstance(outcome.failure.error, ValueError)
+    assert effects(database) == ids[:2]
