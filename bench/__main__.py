@@ -111,13 +111,36 @@ def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str,
     return figures
 
 
+def run_ingest(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bench.ingest import measure
+
+    rows: list[dict[str, Any]] = []
+    sections = tuple(args.ingest_parts.split(","))
+    with postgres_server() as server, tempfile.TemporaryDirectory() as work:
+        for backend in args.backends.split(","):
+            rows.append(
+                measure(
+                    bootstrap_servers=kafka.bootstrap_servers,
+                    backend=backend,
+                    postgres_url=server,
+                    workdir=Path(work) / backend,
+                    leads=args.ingest_leads,
+                    rows=args.import_rows,
+                    runs=args.runs,
+                    sections=sections,
+                )
+            )
+    record("ingest", {"runs": rows})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "sections",
         nargs="*",
         default=["runtime", "pipeline"],
-        help="runtime, pipeline (default: both)",
+        help="runtime, pipeline, ingest (default: runtime and pipeline)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench")
     parser.add_argument("--records", type=int, default=20_000, help="runtime: flood records")
@@ -127,9 +150,14 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000, help="pipeline: leads in the flood")
     parser.add_argument("--latency-leads", type=int, default=3_000)
     parser.add_argument("--latency-rate", type=float, default=200.0, help="leads/s offered")
+    parser.add_argument("--ingest-leads", type=int, default=20_000, help="ingest: leads accepted")
+    parser.add_argument("--import-rows", type=int, default=100_000, help="ingest: CSV rows")
+    parser.add_argument("--ingest-parts", default="accept,import", help="ingest: which parts")
+    parser.add_argument("--runs", type=int, default=3, help="ingest: runs of each (median)")
     args = parser.parse_args()
     if args.quick:
         args.records, args.paced_records, args.leads, args.latency_leads = 2_000, 500, 1_000, 400
+        args.ingest_leads, args.import_rows, args.runs = 2_000, 5_000, 1
     with kafka_bootstrap() as kafka:
         print(kafka.describe())
         if "runtime" in args.sections:
@@ -168,6 +196,12 @@ def main() -> None:
                 "p99_ms": paced["p99_ms"],
             }
             print(table([summary], list(summary)))
+        if "ingest" in args.sections:
+            rows = run_ingest(kafka, args)
+            print()
+            columns = ["database", "leads", "accept_per_s", "published_per_s", "accept_runs"]
+            columns += ["rows", "import_rows_per_s", "import_runs"]
+            print(table(rows, columns))
     print(f"\nwritten to {RESULTS}")
 
 
