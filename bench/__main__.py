@@ -79,7 +79,7 @@ def run_runtime(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[
 
 
 def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str, Any]:
-    from bench.pipeline import configure_routing, latency, raw_relay, throughput
+    from bench.pipeline import configure_routing, latency, raw_relay, reporting_rebuild, throughput
     from tests.system import System
 
     sizes = tuple(
@@ -99,6 +99,8 @@ def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str,
             print(f"throughput: {flow}", flush=True)
             paced = asyncio.run(latency(system, leads=args.latency_leads, rate=args.latency_rate))
             print(f"latency: {paced}", flush=True)
+            rebuilt = asyncio.run(reporting_rebuild(system))
+            print(f"reporting rebuild: {rebuilt}", flush=True)
     raw = asyncio.run(raw_relay(kafka.bootstrap_servers, records=args.leads, sizes=sizes))  # type: ignore[arg-type]
     print(f"raw relay: {raw}", flush=True)
     figures = {
@@ -106,6 +108,7 @@ def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str,
         "latency": paced,
         "raw_relay": raw,
         "share_of_raw_relay": round(flow["routed_per_s"] / raw["records_per_s"], 3),
+        "reporting_rebuild": rebuilt,
     }
     record("pipeline", figures)
     return figures

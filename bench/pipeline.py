@@ -5,7 +5,8 @@
 * latency: leads posted one by one at a fixed offered rate; per lead, from ingest's 202 to
   its ``leads.routed`` record seen by a consumer of the bench;
 * the physical limit, measured in the same run: a raw aiokafka relay over the same three
-  hops (produce, consume and produce twice, consume) with the same payload sizes.
+  hops (produce, consume and produce twice, consume) with the same payload sizes;
+* reporting's rebuild: every topic of the run replayed into its read model.
 """
 
 from __future__ import annotations
@@ -259,3 +260,25 @@ async def raw_relay(
             await each.stop()
         await producer.stop()
     return {"records": records, "records_per_s": round(records / elapsed), "payload_bytes": sizes}
+
+
+async def reporting_rebuild(system: System) -> dict[str, Any]:
+    """Replay every topic of the run into reporting's read model (``leadflow reporting
+    rebuild``), beside the running consumer, as an operator would."""
+    from services.reporting.rebuild import rebuild
+    from shared.db import Database
+
+    database = Database(system.database_urls["reporting"])
+    try:
+        started = time.perf_counter()
+        report = await rebuild(
+            db=database, bootstrap_servers=system.bootstrap_servers, names=system.topics
+        )
+        elapsed = time.perf_counter() - started
+    finally:
+        database.dispose()
+    return {
+        "records": report.records,
+        "seconds": round(elapsed, 1),
+        "records_per_s": round(report.records / elapsed),
+    }
