@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import bisect
 import uuid
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
 from pydantic.fields import FieldInfo
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.attributes import set_attribute
@@ -109,7 +110,6 @@ def capture_many(
     try:
         with session.begin_nested(), outbox.buffered(session):
             results = _in_bulk(session, outbox, submissions=submissions, settings=settings)
-            session.flush()
     except (IntegrityError, OperationalError) as error:
         if isinstance(error, OperationalError) and not _deadlock(error):
             raise
@@ -174,6 +174,7 @@ def _in_bulk(
             )
         except Rejected as rejected:  # refused before anything of it was written
             results.append(rejected)
+    lookups.write()
     return results
 
 
@@ -226,21 +227,19 @@ def _capture(
         lead.crm_ids = {**lead.crm_ids, provider: record_id}
         if repository.crm_link(session=session, provider=provider, record_id=record_id) is None:
             session.add(CrmLink(provider=provider, record_id=record_id, lead_id=lead.id))
-    touchpoint = _row(
-        TouchpointRow,
-        id=uuid.uuid4(),
-        lead_id=lead.id,
-        type=normalized.touchpoint_type or submission.touchpoint_type,
-        door=submission.door,
-        source=normalized.source or submission.source,
-        campaign=normalized.campaign or submission.campaign,
-        utm=normalized.utm.model_dump(exclude_none=True),
-        reference=submission.reference,
-        occurred_at=occurred_at,
-        received_at=now,
-    )
-    session.add(touchpoint)
-    lookups.written()
+    touchpoint: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "lead_id": lead.id,
+        "type": normalized.touchpoint_type or submission.touchpoint_type,
+        "door": submission.door,
+        "source": normalized.source or submission.source,
+        "campaign": normalized.campaign or submission.campaign,
+        "utm": normalized.utm.model_dump(exclude_none=True),
+        "reference": submission.reference,
+        "occurred_at": occurred_at,
+        "received_at": now,
+    }
+    lookups.add_touchpoint(touchpoint)
     outbox.add(
         session,
         LeadIngestedV1(
@@ -255,7 +254,7 @@ def _capture(
     )
     return Captured(
         lead_id=lead.id,
-        touchpoint_id=touchpoint.id,
+        touchpoint_id=touchpoint["id"],
         change=change,
         merged_on=merged_on if change == "merged" else None,
         warnings=warnings,
@@ -300,8 +299,10 @@ class _Lookups:
     def account_named(self, account: Account) -> None:
         """``account`` was created or got a name key."""
 
-    def written(self) -> None:
+    def add_touchpoint(self, values: dict[str, Any]) -> None:
+        """After its lead is written (the row refers to it)."""
         self.session.flush()
+        self.session.execute(insert(TouchpointRow), [values])
 
 
 class _Prefetched(_Lookups):
@@ -334,6 +335,7 @@ class _Prefetched(_Lookups):
         self.by_domain: dict[str, Account | None] = dict.fromkeys(domains)
         self.named: dict[str, list[Account]] = {}
         self.suppressed: dict[str, list[Suppression]] = {}
+        self.touchpoints: list[dict[str, Any]] = []
         self.screened = screening_prepared(session)
         with session.no_autoflush:
             for lead in repository.leads_by_emails(session=session, emails=emails):
@@ -423,8 +425,14 @@ class _Prefetched(_Lookups):
                 if key.startswith(prefix) and not any(a is account for a in accounts):
                     accounts.append(account)
 
-    def written(self) -> None:
-        """Nothing: the batch is flushed once, at its end."""
+    def add_touchpoint(self, values: dict[str, Any]) -> None:
+        self.touchpoints.append(values)
+
+    def write(self) -> None:
+        """The batch's leads and accounts in one flush, then its touchpoints in one insert."""
+        self.session.flush()
+        if self.touchpoints:
+            self.session.execute(insert(TouchpointRow), self.touchpoints)
 
 
 M = TypeVar("M", bound=SQLModel)
@@ -700,14 +708,15 @@ def snapshot(lead: Lead) -> LeadSnapshot:
     )
 
 
-def touchpoint_contract(row: TouchpointRow) -> Touchpoint:
+def touchpoint_contract(row: Mapping[str, Any]) -> Touchpoint:
+    """A touchpoint row's values as the contracts carry them."""
     return Touchpoint(
-        touchpoint_id=row.id,
-        type=row.type,
-        door=row.door,
-        source=row.source,
-        campaign=row.campaign,
-        utm=Utm.model_validate(row.utm),
-        reference=row.reference,
-        occurred_at=row.occurred_at,
+        touchpoint_id=row["id"],
+        type=row["type"],
+        door=row["door"],
+        source=row["source"],
+        campaign=row["campaign"],
+        utm=Utm.model_validate(row["utm"]),
+        reference=row["reference"],
+        occurred_at=row["occurred_at"],
     )
