@@ -4,6 +4,7 @@ a LeadIngestedV1 in the outbox, all in the caller's transaction."""
 from __future__ import annotations
 
 import bisect
+import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -100,21 +101,31 @@ def capture_many(
     (each its own savepoint), for each a :class:`Captured` or the :class:`Rejected` that
     refused it. Faster: the look-ups of the whole batch are a few queries made up front
     and answered from memory as the batch goes, and the rows are written in one flush and
-    the events in one insert. Should that flush collide with a concurrent transaction (an
-    email or domain it created meanwhile, or a deadlock with it), the batch is done again
-    one by one, each lead in its savepoint, where such races are handled."""
+    the events in one insert. Two batches with leads in common can deadlock on PostgreSQL
+    (each updates a lead the other then inserts or updates): the one PostgreSQL fails tries
+    again, a few times. Should the flush collide with a concurrent transaction (an email or
+    domain it created meanwhile), the batch is done again one by one, each lead in its
+    savepoint, where such races are handled."""
     if not submissions:
         return []
     if any(submission.crm_record is not None for submission in submissions):
         return _one_by_one(session, outbox, submissions=submissions, settings=settings)
-    try:
-        with session.begin_nested(), outbox.buffered(session):
-            results = _in_bulk(session, outbox, submissions=submissions, settings=settings)
-    except (IntegrityError, OperationalError) as error:
-        if isinstance(error, OperationalError) and not _deadlock(error):
-            raise
-        return _one_by_one(session, outbox, submissions=submissions, settings=settings)
-    return results
+    for attempt in range(_DEADLOCK_ATTEMPTS):
+        try:
+            with session.begin_nested(), outbox.buffered(session):
+                return _in_bulk(session, outbox, submissions=submissions, settings=settings)
+        except IntegrityError:
+            break
+        except OperationalError as error:
+            if not _deadlock(error):
+                raise
+            # Rolled back to the savepoint, this transaction holds none of the batch's
+            # locks any more: the other one goes on and commits; then try again.
+            time.sleep(0.05 * (attempt + 1))
+    return _one_by_one(session, outbox, submissions=submissions, settings=settings)
+
+
+_DEADLOCK_ATTEMPTS = 3
 
 
 def _deadlock(error: OperationalError) -> bool:
