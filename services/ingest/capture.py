@@ -101,28 +101,31 @@ def capture_many(
     (each its own savepoint), for each a :class:`Captured` or the :class:`Rejected` that
     refused it. Faster: the look-ups of the whole batch are a few queries made up front
     and answered from memory as the batch goes, and the rows are written in one flush and
-    the events in one insert. Two batches with leads in common can deadlock on PostgreSQL
-    (each updates a lead the other then inserts or updates): the one PostgreSQL fails tries
-    again, a few times. Should the flush collide with a concurrent transaction (an email or
-    domain it created meanwhile), the batch is done again one by one, each lead in its
-    savepoint, where such races are handled."""
+    the events in one insert. Should the flush collide with a concurrent transaction (an
+    email or domain it created meanwhile), the batch is done again one by one, each lead in
+    its savepoint, where such races are handled. Two batches with leads in common can
+    deadlock on PostgreSQL (each waits for a lead or account the other wrote): the one
+    PostgreSQL fails rolls the whole batch back and does it again, a few times."""
     if not submissions:
         return []
     if any(submission.crm_record is not None for submission in submissions):
         return _one_by_one(session, outbox, submissions=submissions, settings=settings)
-    for attempt in range(_DEADLOCK_ATTEMPTS):
+    for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
         try:
-            with session.begin_nested(), outbox.buffered(session):
-                return _in_bulk(session, outbox, submissions=submissions, settings=settings)
-        except IntegrityError:
-            break
+            with session.begin_nested():
+                try:
+                    with session.begin_nested(), outbox.buffered(session):
+                        return _in_bulk(session, outbox, submissions=submissions, settings=settings)
+                except IntegrityError:
+                    pass
+                return _one_by_one(session, outbox, submissions=submissions, settings=settings)
         except OperationalError as error:
-            if not _deadlock(error):
+            if not _deadlock(error) or attempt == _DEADLOCK_ATTEMPTS:
                 raise
             # Rolled back to the savepoint, this transaction holds none of the batch's
-            # locks any more: the other one goes on and commits; then try again.
-            time.sleep(0.05 * (attempt + 1))
-    return _one_by_one(session, outbox, submissions=submissions, settings=settings)
+            # locks any more: the other one goes on and commits; then the batch again.
+            time.sleep(0.05 * attempt)
+    raise AssertionError("unreachable")
 
 
 _DEADLOCK_ATTEMPTS = 3
