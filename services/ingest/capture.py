@@ -4,7 +4,6 @@ a LeadIngestedV1 in the outbox, all in the caller's transaction."""
 from __future__ import annotations
 
 import bisect
-import time
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -104,8 +103,9 @@ def capture_many(
     the events in one insert. Should the flush collide with a concurrent transaction (an
     email or domain it created meanwhile), the batch is done again one by one, each lead in
     its savepoint, where such races are handled. Two batches with leads in common can
-    deadlock on PostgreSQL (each waits for a lead or account the other wrote): the one
-    PostgreSQL fails rolls the whole batch back and does it again, a few times."""
+    deadlock on PostgreSQL (each updates a lead, then waits for one the other wrote): the
+    one PostgreSQL fails rolls the whole batch back and does it again, holding a lock that
+    runs such second attempts one at a time."""
     if not submissions:
         return []
     if any(submission.crm_record is not None for submission in submissions):
@@ -123,12 +123,13 @@ def capture_many(
             if not _deadlock(error) or attempt == _DEADLOCK_ATTEMPTS:
                 raise
             # Rolled back to the savepoint, this transaction holds none of the batch's
-            # locks any more: the other one goes on and commits; then the batch again.
-            time.sleep(0.05 * attempt)
+            # locks any more: the other one goes on. The batch again, now one at a time
+            # with the other batches that deadlocked (the lock is held until the commit).
+            repository.take_batch_lock(session=session)
     raise AssertionError("unreachable")
 
 
-_DEADLOCK_ATTEMPTS = 3
+_DEADLOCK_ATTEMPTS = 5
 
 
 def _deadlock(error: OperationalError) -> bool:

@@ -222,6 +222,16 @@ def take_erasure_lock(*, session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
 
 
+# Batches that deadlocked with each other on PostgreSQL take this lock to try again one at
+# a time (capture.capture_many).
+BATCH_LOCK = zlib.crc32(b"leadflow-ingest-batch") - 2**31
+
+
+def take_batch_lock(*, session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
+
+
 def any_suppression(*, session: Session) -> bool:
     return session.execute(select(col(Suppression.digest)).limit(1)).first() is not None
 
