@@ -102,14 +102,19 @@ def capture_many(
     and answered from memory as the batch goes, and the rows are written in one flush and
     the events in one insert. Should the flush collide with a concurrent transaction (an
     email or domain it created meanwhile), the batch is done again one by one, each lead in
-    its savepoint, where such races are handled. Two batches with leads in common can
-    deadlock on PostgreSQL (each updates a lead, then waits for one the other wrote): the
-    one PostgreSQL fails rolls the whole batch back and does it again, holding a lock that
-    runs such second attempts one at a time."""
+    its savepoint, where such races are handled. On PostgreSQL batches run one at a time
+    (an advisory lock to the commit: side by side, two with leads in common deadlock); one
+    that deadlocks with a single submission rolls back and does it again, a few times."""
     if not submissions:
         return []
     if any(submission.crm_record is not None for submission in submissions):
         return _one_by_one(session, outbox, submissions=submissions, settings=settings)
+    # Batches with leads in common deadlock on PostgreSQL when they run side by side (each
+    # updates a lead, then waits for one the other wrote; retried, they deadlock again):
+    # one batch at a time, to the commit. Single submissions do not wait for it. Taken
+    # after the erasure lock, as an import's chunk takes them, never the other way round.
+    screening_prepared(session)
+    repository.take_batch_lock(session=session)
     for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
         try:
             with session.begin_nested():
@@ -123,9 +128,7 @@ def capture_many(
             if not _deadlock(error) or attempt == _DEADLOCK_ATTEMPTS:
                 raise
             # Rolled back to the savepoint, this transaction holds none of the batch's
-            # locks any more: the other one goes on. The batch again, now one at a time
-            # with the other batches that deadlocked (the lock is held until the commit).
-            repository.take_batch_lock(session=session)
+            # locks any more: the other one goes on; then the batch again.
     raise AssertionError("unreachable")
 
 

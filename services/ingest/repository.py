@@ -222,8 +222,8 @@ def take_erasure_lock(*, session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
 
 
-# Batches that deadlocked with each other on PostgreSQL take this lock to try again one at
-# a time (capture.capture_many).
+# Batch captures on PostgreSQL hold this lock to their commit: one batch at a time
+# (capture.capture_many).
 BATCH_LOCK = zlib.crc32(b"leadflow-ingest-batch") - 2**31
 
 
