@@ -145,13 +145,37 @@ def run_scoring(kafka: ProvisionedKafka, args: argparse.Namespace) -> None:
     print(table(figures["summary"], SUMMARY_COLUMNS))
 
 
+def run_ingest(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from bench.ingest import measure
+
+    rows: list[dict[str, Any]] = []
+    sections = tuple(args.ingest_parts.split(","))
+    with postgres_server() as server, tempfile.TemporaryDirectory() as work:
+        for backend in args.backends.split(","):
+            rows.append(
+                measure(
+                    bootstrap_servers=kafka.bootstrap_servers,
+                    backend=backend,
+                    postgres_url=server,
+                    workdir=Path(work) / backend,
+                    leads=args.ingest_leads,
+                    rows=args.import_rows,
+                    runs=args.runs,
+                    sections=sections,
+                )
+            )
+    record("ingest", {"runs": rows})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "sections",
         nargs="*",
-        default=["runtime", "pipeline"],
-        help="runtime, pipeline, routing, scoring (default: runtime and pipeline)",
+        default=["runtime", "pipeline", "ingest", "scoring"],
+        help="runtime, pipeline, ingest, routing, scoring (default: all but routing, which "
+        "measures routing's consumer alone)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench")
     parser.add_argument("--records", type=int, default=20_000, help="runtime: flood records")
@@ -166,14 +190,19 @@ def main() -> None:
     parser.add_argument("--scoring-events", type=int, default=20_000, help="scoring: consumer")
     parser.add_argument("--rescore-leads", type=int, default=100_000, help="scoring: activation")
     parser.add_argument("--scoring-runs", type=int, default=1, help="scoring: runs, medians")
+    parser.add_argument("--ingest-leads", type=int, default=20_000, help="ingest: leads accepted")
+    parser.add_argument("--import-rows", type=int, default=100_000, help="ingest: CSV rows")
+    parser.add_argument("--ingest-parts", default="accept,import", help="ingest: which parts")
+    parser.add_argument("--runs", type=int, default=3, help="ingest: runs of each (median)")
     args = parser.parse_args()
     if args.quick:
         args.records, args.paced_records, args.leads, args.latency_leads = 2_000, 500, 1_000, 400
         args.routing_events, args.repeat = 1_000, 1
         args.scoring_events, args.rescore_leads = 2_000, 5_000
+        args.ingest_leads, args.import_rows, args.runs = 2_000, 5_000, 1
     if "routing" in args.sections:
         run_routing(args)
-    if not {"runtime", "pipeline", "scoring"} & set(args.sections):
+    if not {"runtime", "pipeline", "scoring", "ingest"} & set(args.sections):
         print(f"\nwritten to {RESULTS}")
         return
     with kafka_bootstrap() as kafka:
@@ -216,6 +245,12 @@ def main() -> None:
             print(table([summary], list(summary)))
         if "scoring" in args.sections:
             run_scoring(kafka, args)
+        if "ingest" in args.sections:
+            rows = run_ingest(kafka, args)
+            print()
+            columns = ["database", "leads", "accept_per_s", "published_per_s", "accept_runs"]
+            columns += ["rows", "import_rows_per_s", "import_runs"]
+            print(table(rows, columns))
     print(f"\nwritten to {RESULTS}")
 
 

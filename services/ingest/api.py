@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from services.ingest import idempotency
 from services.ingest.auth import ApiKeyRoute
-from services.ingest.capture import Captured, Rejected, capture
+from services.ingest.capture import Captured, Rejected, capture, capture_many
 from services.ingest.domain.normalize import Issue, RawValue
 from services.ingest.domain.submission import Submission
 from services.ingest.settings import IngestSettings
@@ -276,10 +276,7 @@ def post_leads_batch(
         if isinstance(claimed, Response):
             return claimed
         claim = claimed
-    results = [
-        _batch_item(session, outbox, index=index, item=item, settings=settings)
-        for index, item in enumerate(body.leads)
-    ]
+    results = _batch(session, outbox, items=body.leads, settings=settings)
     answer = BatchAccepted(
         created=sum(r.status == "created" for r in results),
         merged=sum(r.status == "merged" for r in results),
@@ -290,27 +287,40 @@ def post_leads_batch(
     return idempotency.settle(session, claim, response)
 
 
-def _batch_item(
-    session: Session, outbox: Outbox, *, index: int, item: dict[str, Any], settings: IngestSettings
-) -> BatchItem:
-    try:
-        lead = LeadIn.model_validate(item)
-    except ValidationError as error:
-        errors = [
-            IssueOut(field=".".join(str(p) for p in e["loc"]), reason=e["msg"])
-            for e in error.errors()
-        ]
-        return BatchItem(index=index, status="rejected", errors=errors)
-    try:
-        with session.begin_nested():  # one lead's failure rolls back that lead only
-            captured = capture(session, outbox, submission=lead.submission(), settings=settings)
-    except Rejected as rejected:
-        return BatchItem(index=index, status="rejected", errors=issues_out(rejected.issues))
-    return BatchItem(
-        index=index,
-        status=captured.change,
-        lead_id=captured.lead_id,
-        touchpoint_id=captured.touchpoint_id,
-        merged_on=captured.merged_on,
-        warnings=issues_out(captured.warnings),
+def _batch(
+    session: Session, outbox: Outbox, *, items: list[dict[str, Any]], settings: IngestSettings
+) -> list[BatchItem]:
+    """Each item as ``POST /v1/leads`` would take it, in order; the valid ones captured
+    together (:func:`capture_many`: as one by one, in fewer statements)."""
+    results: list[BatchItem | None] = []
+    submissions: list[tuple[int, Submission]] = []
+    for index, item in enumerate(items):
+        try:
+            lead = LeadIn.model_validate(item)
+        except ValidationError as error:
+            errors = [
+                IssueOut(field=".".join(str(p) for p in e["loc"]), reason=e["msg"])
+                for e in error.errors()
+            ]
+            results.append(BatchItem(index=index, status="rejected", errors=errors))
+            continue
+        results.append(None)
+        submissions.append((index, lead.submission()))
+    outcomes = capture_many(
+        session, outbox, submissions=[each for _, each in submissions], settings=settings
     )
+    for (index, _), outcome in zip(submissions, outcomes, strict=True):
+        if isinstance(outcome, Rejected):
+            results[index] = BatchItem(
+                index=index, status="rejected", errors=issues_out(outcome.issues)
+            )
+        else:
+            results[index] = BatchItem(
+                index=index,
+                status=outcome.change,
+                lead_id=outcome.lead_id,
+                touchpoint_id=outcome.touchpoint_id,
+                merged_on=outcome.merged_on,
+                warnings=issues_out(outcome.warnings),
+            )
+    return [result for result in results if result is not None]

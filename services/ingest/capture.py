@@ -3,22 +3,28 @@ a LeadIngestedV1 in the outbox, all in the caller's transaction."""
 
 from __future__ import annotations
 
+import bisect
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session
+from pydantic.fields import FieldInfo
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm.attributes import set_attribute
+from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
+from sqlmodel import Session, SQLModel
 
 from services.ingest import repository
 from services.ingest.domain.company import best_name_match, company_key
 from services.ingest.domain.erasure import SuppressionEntry, screen, suppression_digest
 from services.ingest.domain.normalize import Issue, NormalizedLead, normalize
 from services.ingest.domain.submission import Submission
-from services.ingest.models import Account, CrmLink, Lead
+from services.ingest.models import Account, CrmLink, Lead, Suppression
 from services.ingest.models import Touchpoint as TouchpointRow
 from services.ingest.settings import IngestSettings
 from shared.contracts import (
@@ -69,48 +75,189 @@ def capture(
     settings: IngestSettings,
     now: datetime | None = None,
 ) -> Captured:
-    now = now or datetime.now(UTC)
+    """One submission, each look-up a query: raises :class:`Rejected` for one refused."""
+    normalized, warnings = _normalized(submission, settings)
+    return _capture(
+        session,
+        outbox,
+        _Lookups(session),
+        normalized=normalized,
+        warnings=warnings,
+        submission=submission,
+        settings=settings,
+        now=now or datetime.now(UTC),
+    )
+
+
+def capture_many(
+    session: Session,
+    outbox: Outbox,
+    *,
+    submissions: Sequence[Submission],
+    settings: IngestSettings,
+) -> list[Captured | Rejected]:
+    """Submissions in order, with the same outcome as :func:`capture` one after the other
+    (each its own savepoint), for each a :class:`Captured` or the :class:`Rejected` that
+    refused it. Faster: the look-ups of the whole batch are a few queries made up front
+    and answered from memory as the batch goes, and the rows are written in one flush and
+    the events in one insert. Should the flush collide with a concurrent transaction (an
+    email or domain it created meanwhile), the batch is done again one by one, each lead in
+    its savepoint, where such races are handled. On PostgreSQL batches run one at a time
+    (an advisory lock to the commit: side by side, two with leads in common deadlock); one
+    that deadlocks with a single submission rolls back and does it again, a few times."""
+    if not submissions:
+        return []
+    if any(submission.crm_record is not None for submission in submissions):
+        return _one_by_one(session, outbox, submissions=submissions, settings=settings)
+    # Batches with leads in common deadlock on PostgreSQL when they run side by side (each
+    # updates a lead, then waits for one the other wrote; retried, they deadlock again):
+    # one batch at a time, to the commit. Single submissions do not wait for it. Taken
+    # after the erasure lock, as an import's chunk takes them, never the other way round.
+    screening_prepared(session)
+    repository.take_batch_lock(session=session)
+    for attempt in range(1, _DEADLOCK_ATTEMPTS + 1):
+        try:
+            with session.begin_nested():
+                try:
+                    with session.begin_nested(), outbox.buffered(session):
+                        return _in_bulk(session, outbox, submissions=submissions, settings=settings)
+                except IntegrityError:
+                    pass
+                return _one_by_one(session, outbox, submissions=submissions, settings=settings)
+        except OperationalError as error:
+            if not _deadlock(error) or attempt == _DEADLOCK_ATTEMPTS:
+                raise
+            # Rolled back to the savepoint, this transaction holds none of the batch's
+            # locks any more: the other one goes on; then the batch again.
+    raise AssertionError("unreachable")
+
+
+_DEADLOCK_ATTEMPTS = 5
+
+
+def _deadlock(error: OperationalError) -> bool:
+    """PostgreSQL broke a deadlock with a concurrent batch by failing this statement."""
+    return getattr(error.orig, "sqlstate", None) == "40P01"
+
+
+def _one_by_one(
+    session: Session,
+    outbox: Outbox,
+    *,
+    submissions: Sequence[Submission],
+    settings: IngestSettings,
+) -> list[Captured | Rejected]:
+    results: list[Captured | Rejected] = []
+    for submission in submissions:
+        try:
+            with session.begin_nested():  # one lead's failure rolls back that lead only
+                results.append(capture(session, outbox, submission=submission, settings=settings))
+        except Rejected as rejected:
+            results.append(rejected)
+    return results
+
+
+def _in_bulk(
+    session: Session,
+    outbox: Outbox,
+    *,
+    submissions: Sequence[Submission],
+    settings: IngestSettings,
+) -> list[Captured | Rejected]:
+    normalized: list[tuple[NormalizedLead, tuple[Issue, ...]] | Rejected] = []
+    for submission in submissions:
+        try:
+            normalized.append(_normalized(submission, settings))
+        except Rejected as rejected:
+            normalized.append(rejected)
+    leads = [each[0] for each in normalized if not isinstance(each, Rejected)]
+    lookups = _Prefetched(session, leads, settings=settings)
+    results: list[Captured | Rejected] = []
+    for submission, each in zip(submissions, normalized, strict=True):
+        if isinstance(each, Rejected):
+            results.append(each)
+            continue
+        try:
+            results.append(
+                _capture(
+                    session,
+                    outbox,
+                    lookups,
+                    normalized=each[0],
+                    warnings=each[1],
+                    submission=submission,
+                    settings=settings,
+                    now=datetime.now(UTC),
+                )
+            )
+        except Rejected as rejected:  # refused before anything of it was written
+            results.append(rejected)
+    lookups.write()
+    return results
+
+
+def _normalized(
+    submission: Submission, settings: IngestSettings
+) -> tuple[NormalizedLead, tuple[Issue, ...]]:
     result = normalize(submission.fields, submission.attributes, config=settings.normalization())
     if result.lead is None:
         raise Rejected(result.errors)
-    normalized = result.lead
-    _screen(session, normalized, settings=settings, now=now)
+    return result.lead, result.warnings
+
+
+def _capture(
+    session: Session,
+    outbox: Outbox,
+    lookups: _Lookups,
+    *,
+    normalized: NormalizedLead,
+    warnings: tuple[Issue, ...],
+    submission: Submission,
+    settings: IngestSettings,
+    now: datetime,
+) -> Captured:
+    _screen(lookups, normalized, settings=settings, now=now)
     occurred_at = normalized.occurred_at or now
     # Event time: when the submission happened, never later than its receipt. A backfill,
     # an import of last month's trade show or a late CRM sync carries its own time; the
     # event and a lead it creates are dated by it, so every service downstream sees the
     # lead's history as it happened (scoring grades as of the event's time).
     event_time = min(occurred_at, now)
-    lead, merged_on = _find(session, normalized, submission)
-    account = _account(session, normalized, settings=settings, now=now)
+    lead, merged_on = _find(session, lookups, normalized, submission)
+    account = _account(session, lookups, normalized, settings=settings, now=now)
     if lead is None:
         lead = _create(
-            session, normalized, submission, account=account, now=now, created_at=event_time
+            session,
+            lookups,
+            normalized,
+            submission,
+            account=account,
+            now=now,
+            created_at=event_time,
         )
         change: Literal["created", "merged"] = "created"
     else:
         change = "merged"
-        _merge(lead, normalized, account=account, now=now)
+        _merge(lookups, lead, normalized, account=account, now=now)
     lead.touchpoint_count += 1
     if submission.crm_record is not None:
         provider, record_id = submission.crm_record
         lead.crm_ids = {**lead.crm_ids, provider: record_id}
         if repository.crm_link(session=session, provider=provider, record_id=record_id) is None:
             session.add(CrmLink(provider=provider, record_id=record_id, lead_id=lead.id))
-    touchpoint = TouchpointRow(
-        id=uuid.uuid4(),
-        lead_id=lead.id,
-        type=normalized.touchpoint_type or submission.touchpoint_type,
-        door=submission.door,
-        source=normalized.source or submission.source,
-        campaign=normalized.campaign or submission.campaign,
-        utm=normalized.utm.model_dump(exclude_none=True),
-        reference=submission.reference,
-        occurred_at=occurred_at,
-        received_at=now,
-    )
-    session.add(touchpoint)
-    session.flush()
+    touchpoint: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "lead_id": lead.id,
+        "type": normalized.touchpoint_type or submission.touchpoint_type,
+        "door": submission.door,
+        "source": normalized.source or submission.source,
+        "campaign": normalized.campaign or submission.campaign,
+        "utm": normalized.utm.model_dump(exclude_none=True),
+        "reference": submission.reference,
+        "occurred_at": occurred_at,
+        "received_at": now,
+    }
+    lookups.add_touchpoint(touchpoint)
     outbox.add(
         session,
         LeadIngestedV1(
@@ -125,11 +272,212 @@ def capture(
     )
     return Captured(
         lead_id=lead.id,
-        touchpoint_id=touchpoint.id,
+        touchpoint_id=touchpoint["id"],
         change=change,
         merged_on=merged_on if change == "merged" else None,
-        warnings=result.warnings,
+        warnings=warnings,
     )
+
+
+class _Lookups:
+    """What capture looks up, each a query: one submission at a time, each flushed."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def lead_by_email(self, email: str) -> Lead | None:
+        return repository.lead_by_email(session=self.session, email=email)
+
+    def leads_by_phone(self, phone: str) -> Sequence[Lead]:
+        return repository.leads_by_phone(session=self.session, phone=phone)
+
+    def account_by_domain(self, domain: str) -> Account | None:
+        return repository.account_by_domain(session=self.session, domain=domain)
+
+    def accounts_named_like(self, key_prefix: str) -> Sequence[Account]:
+        return repository.accounts_named_like(session=self.session, key_prefix=key_prefix)
+
+    def screening(self) -> bool:
+        return screening_prepared(self.session)
+
+    def suppressions(self, digests: Collection[str]) -> Sequence[Suppression]:
+        return repository.suppressions(session=self.session, digests=digests)
+
+    def lift(self, erasure_ids: Collection[uuid.UUID]) -> None:
+        repository.lift_suppressions(session=self.session, erasure_ids=erasure_ids)
+
+    def guard(self) -> AbstractContextManager[None]:
+        """Around an insert a concurrent transaction may have made first."""
+        return _race_guard(self.session)
+
+    def indexed(self, lead: Lead, *, email: str | None, phone: str | None) -> None:
+        """``lead`` was created (``email`` and ``phone`` None) or merged (they are what it
+        had before)."""
+
+    def account_named(self, account: Account) -> None:
+        """``account`` was created or got a name key."""
+
+    def add_touchpoint(self, values: dict[str, Any]) -> None:
+        """After its lead is written (the row refers to it)."""
+        self.session.flush()
+        self.session.execute(insert(TouchpointRow), [values])
+
+
+class _Prefetched(_Lookups):
+    """The look-ups of a batch: the leads with its emails and phones, the accounts with its
+    domains and name prefixes, the suppressions of its people, each read in one query up
+    front, then kept up to date in memory with what the batch creates and changes, so each
+    answer is the one the query would give at that point."""
+
+    def __init__(
+        self, session: Session, leads: Sequence[NormalizedLead], *, settings: IngestSettings
+    ) -> None:
+        super().__init__(session)
+        emails = sorted({lead.email for lead in leads if lead.email})
+        phones = sorted({lead.phone for lead in leads if lead.phone})
+        domains = sorted({lead.company_domain for lead in leads if lead.company_domain})
+        prefixes = sorted(
+            {
+                company_key(lead.company_name)[:3]
+                for lead in leads
+                if lead.company_name and not lead.company_domain
+            }
+            - {""}
+        )
+        self.by_email: dict[str, Lead] = {}
+        self.by_phone: dict[str, list[Lead]] = {phone: [] for phone in phones}
+        # Phones with more leads than a look-up returns, of which one left: from then on
+        # their look-ups are queries.
+        self.truncated: set[str] = set()
+        self.stale: set[str] = set()
+        self.by_domain: dict[str, Account | None] = dict.fromkeys(domains)
+        self.named: dict[str, list[Account]] = {}
+        self.suppressed: dict[str, list[Suppression]] = {}
+        self.touchpoints: list[dict[str, Any]] = []
+        self.screened = screening_prepared(session)
+        with session.no_autoflush:
+            for lead in repository.leads_by_emails(session=session, emails=emails):
+                if lead.email is not None:
+                    self.by_email[lead.email] = lead
+            for lead in repository.leads_by_phones(
+                session=session, phones=phones, limit=repository.PHONE_MATCHES
+            ):
+                if lead.phone is not None:
+                    self.by_phone[lead.phone].append(lead)
+            self.truncated = {
+                phone
+                for phone, found in self.by_phone.items()
+                if len(found) >= repository.PHONE_MATCHES
+            }
+            for account in repository.accounts_by_domains(session=session, domains=domains):
+                self.by_domain[account.domain or ""] = account
+            for prefix in prefixes:
+                self.named[prefix] = list(
+                    repository.accounts_named_like(session=session, key_prefix=prefix)
+                )
+            if self.screened:
+                digests: set[str] = set()
+                for each in leads:
+                    digests |= set(
+                        suppression_digests(settings, email=each.email, phone=each.phone)
+                    )
+                for entry in repository.suppressions(session=session, digests=digests):
+                    self.suppressed.setdefault(entry.digest, []).append(entry)
+
+    def lead_by_email(self, email: str) -> Lead | None:
+        return self.by_email.get(email)
+
+    def leads_by_phone(self, phone: str) -> Sequence[Lead]:
+        if phone in self.stale or phone not in self.by_phone:
+            return super().leads_by_phone(phone)
+        return self.by_phone[phone][: repository.PHONE_MATCHES]
+
+    def account_by_domain(self, domain: str) -> Account | None:
+        if domain not in self.by_domain:
+            return super().account_by_domain(domain)
+        return self.by_domain[domain]
+
+    def accounts_named_like(self, key_prefix: str) -> Sequence[Account]:
+        if key_prefix not in self.named:
+            return super().accounts_named_like(key_prefix)
+        return self.named[key_prefix]
+
+    def screening(self) -> bool:
+        return self.screened
+
+    def suppressions(self, digests: Collection[str]) -> Sequence[Suppression]:
+        return [entry for digest in digests for entry in self.suppressed.get(digest, ())]
+
+    def lift(self, erasure_ids: Collection[uuid.UUID]) -> None:
+        super().lift(erasure_ids)
+        for digest, entries in self.suppressed.items():
+            self.suppressed[digest] = [e for e in entries if e.erasure_id not in erasure_ids]
+
+    def guard(self) -> AbstractContextManager[None]:
+        # A concurrent insert shows in the one flush at the end: capture_many starts over.
+        return nullcontext()
+
+    def indexed(self, lead: Lead, *, email: str | None, phone: str | None) -> None:
+        if lead.email != email:
+            if email is not None:
+                self.by_email.pop(email, None)
+            if lead.email is not None:
+                self.by_email[lead.email] = lead
+        if lead.phone != phone:
+            if phone is not None and phone in self.by_phone:
+                found = self.by_phone[phone]
+                if any(other is lead for other in found):
+                    found.remove(lead)
+                    if phone in self.truncated:
+                        self.stale.add(phone)
+            if lead.phone is not None and lead.phone in self.by_phone:
+                # As the query orders them: by creation time.
+                bisect.insort(self.by_phone[lead.phone], lead, key=_created_at)
+
+    def account_named(self, account: Account) -> None:
+        if account.domain is not None and account.domain in self.by_domain:
+            self.by_domain[account.domain] = account
+        key = account.name_key
+        if key:
+            for prefix, accounts in self.named.items():
+                if key.startswith(prefix) and not any(a is account for a in accounts):
+                    accounts.append(account)
+
+    def add_touchpoint(self, values: dict[str, Any]) -> None:
+        self.touchpoints.append(values)
+
+    def write(self) -> None:
+        """The batch's leads and accounts in one flush, then its touchpoints in one insert."""
+        self.session.flush()
+        if self.touchpoints:
+            self.session.execute(insert(TouchpointRow), self.touchpoints)
+
+
+M = TypeVar("M", bound=SQLModel)
+_BUILDERS: dict[type[Any], tuple[ClassManager[Any], dict[str, FieldInfo]]] = {}
+
+
+def _row(model: type[M], **values: Any) -> M:
+    """A new row object, built as SQLAlchemy builds one it loads: what ``model(**values)``
+    gives (a table model does not validate; fields not given take their defaults), at a
+    fraction of the cost of SQLModel's constructor."""
+    builder = _BUILDERS.get(model)
+    if builder is None:
+        configure_mappers()
+        optional = {n: f for n, f in model.model_fields.items() if not f.is_required()}
+        builder = _BUILDERS[model] = (manager_of_class(model), optional)
+    manager, optional = builder
+    for name, field in optional.items():
+        if name not in values:
+            values[name] = field.get_default(call_default_factory=True)
+    row: M = manager.new_instance()
+    for name, value in values.items():
+        set_attribute(row, name, value)
+    return row
+
+
+def _created_at(lead: Lead) -> datetime:
+    return lead.created_at
 
 
 def suppression_digests(
@@ -166,15 +514,15 @@ def forget_screening(session: Session) -> None:
 
 
 def _screen(
-    session: Session, normalized: NormalizedLead, *, settings: IngestSettings, now: datetime
+    lookups: _Lookups, normalized: NormalizedLead, *, settings: IngestSettings, now: datetime
 ) -> None:
     """Refuse an erased person, unless they consented again: then their suppression goes."""
-    if not screening_prepared(session):
+    if not lookups.screening():
         return
     digests = suppression_digests(settings, email=normalized.email, phone=normalized.phone)
     if not digests:
         return
-    entries = repository.suppressions(session=session, digests=digests)
+    entries = lookups.suppressions(digests)
     if not entries:
         return
     screening = screen(
@@ -185,20 +533,21 @@ def _screen(
     )
     if screening.refused is not None:
         raise Suppressed((screening.refused,))
-    repository.lift_suppressions(session=session, erasure_ids=screening.lifted)
+    if screening.lifted:
+        lookups.lift(screening.lifted)
 
 
 def _find(
-    session: Session, normalized: NormalizedLead, submission: Submission
+    session: Session, lookups: _Lookups, normalized: NormalizedLead, submission: Submission
 ) -> tuple[Lead | None, Literal["email", "phone"] | None]:
     """Email first; then phone, unless both carry different emails (two people, one
     switchboard); then the CRM's record id."""
     if normalized.email:
-        lead = repository.lead_by_email(session=session, email=normalized.email)
+        lead = lookups.lead_by_email(normalized.email)
         if lead is not None:
             return lead, "email"
     if normalized.phone:
-        for lead in repository.leads_by_phone(session=session, phone=normalized.phone):
+        for lead in lookups.leads_by_phone(normalized.phone):
             if lead.email is None or normalized.email is None:
                 return lead, "phone"
     if submission.crm_record is not None:
@@ -212,14 +561,20 @@ def _find(
 
 
 def _account(
-    session: Session, normalized: NormalizedLead, *, settings: IngestSettings, now: datetime
+    session: Session,
+    lookups: _Lookups,
+    normalized: NormalizedLead,
+    *,
+    settings: IngestSettings,
+    now: datetime,
 ) -> Account | None:
     name = normalized.company_name
     key = company_key(name) if name else None
     if normalized.company_domain:
-        account = repository.account_by_domain(session=session, domain=normalized.company_domain)
+        account = lookups.account_by_domain(normalized.company_domain)
         if account is None:
-            account = Account(
+            account = _row(
+                Account,
                 id=uuid.uuid4(),
                 domain=normalized.company_domain,
                 name=name,
@@ -227,18 +582,21 @@ def _account(
                 created_at=now,
             )
             try:
-                with _race_guard(session):
+                with lookups.guard():
                     session.add(account)
             except IntegrityError:  # created by a concurrent request
                 account = repository.account_by_domain(
                     session=session, domain=normalized.company_domain
                 )
+            if account is not None:
+                lookups.account_named(account)
         elif account.name is None and name:
             account.name, account.name_key = name, key
+            lookups.account_named(account)
         return account
     if not key:
         return None
-    candidates = repository.accounts_named_like(session=session, key_prefix=key[:3])
+    candidates = lookups.accounts_named_like(key[:3])
     found = best_name_match(
         key,
         ((account, account.name_key or "") for account in candidates),
@@ -246,8 +604,9 @@ def _account(
     )
     if found is not None:
         return found
-    account = Account(id=uuid.uuid4(), name=name, name_key=key, created_at=now)
+    account = _row(Account, id=uuid.uuid4(), name=name, name_key=key, created_at=now)
     session.add(account)
+    lookups.account_named(account)
     return account
 
 
@@ -265,6 +624,7 @@ def _race_guard(session: Session) -> Iterator[None]:
 
 def _create(
     session: Session,
+    lookups: _Lookups,
     normalized: NormalizedLead,
     submission: Submission,
     *,
@@ -272,7 +632,8 @@ def _create(
     now: datetime,
     created_at: datetime,
 ) -> Lead:
-    lead = Lead(
+    lead = _row(
+        Lead,
         id=uuid.uuid4(),
         email=normalized.email,
         free_mail=normalized.free_mail,
@@ -287,21 +648,28 @@ def _create(
         **{name: getattr(normalized, name) for name in _UPDATABLE},
     )
     try:
-        with _race_guard(session):
+        with lookups.guard():
             session.add(lead)
     except IntegrityError:
         # The same email was created by a concurrent request a moment ago: merge into it.
         existing = repository.lead_by_email(session=session, email=normalized.email or "")
         if existing is None:
             raise
-        _merge(existing, normalized, account=account, now=now)
+        _merge(lookups, existing, normalized, account=account, now=now)
         return existing
+    lookups.indexed(lead, email=None, phone=None)
     return lead
 
 
 def _merge(
-    lead: Lead, normalized: NormalizedLead, *, account: Account | None, now: datetime
+    lookups: _Lookups,
+    lead: Lead,
+    normalized: NormalizedLead,
+    *,
+    account: Account | None,
+    now: datetime,
 ) -> None:
+    email, phone = lead.email, lead.phone
     for name in _UPDATABLE:
         value = getattr(normalized, name)
         if value is not None:
@@ -315,6 +683,7 @@ def _merge(
     lead.source = lead.source or normalized.source
     lead.campaign = lead.campaign or normalized.campaign
     lead.updated_at = now
+    lookups.indexed(lead, email=email, phone=phone)
 
 
 def _consent_json(consent: Consent) -> dict[str, Any]:
@@ -357,14 +726,15 @@ def snapshot(lead: Lead) -> LeadSnapshot:
     )
 
 
-def touchpoint_contract(row: TouchpointRow) -> Touchpoint:
+def touchpoint_contract(row: Mapping[str, Any]) -> Touchpoint:
+    """A touchpoint row's values as the contracts carry them."""
     return Touchpoint(
-        touchpoint_id=row.id,
-        type=row.type,
-        door=row.door,
-        source=row.source,
-        campaign=row.campaign,
-        utm=Utm.model_validate(row.utm),
-        reference=row.reference,
-        occurred_at=row.occurred_at,
+        touchpoint_id=row["id"],
+        type=row["type"],
+        door=row["door"],
+        source=row["source"],
+        campaign=row["campaign"],
+        utm=Utm.model_validate(row["utm"]),
+        reference=row["reference"],
+        occurred_at=row["occurred_at"],
     )

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from services.ingest import repository
 from services.ingest.auth import ApiKeyRoute
-from services.ingest.capture import Rejected, Suppressed, capture
+from services.ingest.capture import Rejected, Suppressed, capture_many
 from services.ingest.domain.csvfile import (
     UnreadableFile,
     count_rows,
@@ -79,7 +79,8 @@ def process_chunk(
 ) -> bool:
     """Capture the next chunk of rows of an import; answer whether the import is finished.
 
-    Each row is its own savepoint: a bad row is reported and never aborts the file. A row of
+    The rows are captured together (:func:`capture_many`), each as if on its own: a bad
+    row is reported and never aborts the file. A row of
     a person erased on request is refused and blanked in the stored file at once, and the
     file is dropped when the import is finished: only the report stays.
     """
@@ -91,48 +92,51 @@ def process_chunk(
         return True
     job.status = "running"
     _, rows = read(job.content, job.delimiter or ",", start=job.processed_rows)
-    handled = 0
-    suppressed: set[int] = set()
+    taken: list[tuple[int, Submission | None]] = []  # None: an erased row
     for row in rows:
         if is_erased_row(row):
-            _refuse(session, job, row=row.number, issues=(ERASED_ROW,))
-            handled += 1
-            if handled >= settings.import_chunk_rows:
-                break
-            continue
-        submission = Submission(
-            fields=row.fields,
-            attributes=row.attributes,
-            door="import",
-            source=job.source,
-            campaign=job.campaign,
-            touchpoint_type=job.touchpoint_type,
-            reference=f"{job.id}#{row.number}",
-        )
-        try:
-            with session.begin_nested():
-                captured = capture(session, outbox, submission=submission, settings=settings)
-        except Rejected as rejected:
-            _refuse(session, job, row=row.number, issues=rejected.issues)
-            if isinstance(rejected, Suppressed):
-                suppressed.add(row.number)
+            taken.append((row.number, None))
         else:
-            if captured.change == "created":
-                job.created += 1
-            else:
-                job.merged += 1
-            for issue in captured.warnings:
-                _report(
-                    session,
-                    job,
-                    row=row.number,
-                    field=issue.field,
-                    reason=issue.reason,
-                    severity="warning",
-                )
-        handled += 1
-        if handled >= settings.import_chunk_rows:
+            submission = Submission(
+                fields=row.fields,
+                attributes=row.attributes,
+                door="import",
+                source=job.source,
+                campaign=job.campaign,
+                touchpoint_type=job.touchpoint_type,
+                reference=f"{job.id}#{row.number}",
+            )
+            taken.append((row.number, submission))
+        if len(taken) >= settings.import_chunk_rows:
             break
+    handled = len(taken)
+    outcomes = iter(
+        capture_many(
+            session,
+            outbox,
+            submissions=[each for _, each in taken if each is not None],
+            settings=settings,
+        )
+    )
+    suppressed: set[int] = set()
+    for number, each in taken:
+        if each is None:
+            _refuse(session, job, row=number, issues=(ERASED_ROW,))
+            continue
+        outcome = next(outcomes)
+        if isinstance(outcome, Rejected):
+            _refuse(session, job, row=number, issues=outcome.issues)
+            if isinstance(outcome, Suppressed):
+                suppressed.add(number)
+            continue
+        if outcome.change == "created":
+            job.created += 1
+        else:
+            job.merged += 1
+        for issue in outcome.warnings:
+            _report(
+                session, job, row=number, field=issue.field, reason=issue.reason, severity="warning"
+            )
     job.processed_rows += handled
     if suppressed:
         job.content = erase_rows(job.content, job.delimiter or ",", suppressed)

@@ -33,14 +33,59 @@ def lead_by_email(*, session: Session, email: str) -> Lead | None:
     return session.execute(select(Lead).where(col(Lead.email) == email)).scalar_one_or_none()
 
 
+# The leads of one phone number deduplication looks at: the oldest.
+PHONE_MATCHES = 20
+# Values in one IN (...) of a look-up for a batch.
+_CHUNK = 500
+
+
+def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
+    return [values[start : start + _CHUNK] for start in range(0, len(values), _CHUNK)]
+
+
 def leads_by_phone(*, session: Session, phone: str) -> Sequence[Lead]:
     return (
         session.execute(
-            select(Lead).where(col(Lead.phone) == phone).order_by(col(Lead.created_at)).limit(20)
+            select(Lead)
+            .where(col(Lead.phone) == phone)
+            .order_by(col(Lead.created_at))
+            .limit(PHONE_MATCHES)
         )
         .scalars()
         .all()
     )
+
+
+def leads_by_emails(*, session: Session, emails: Sequence[str]) -> list[Lead]:
+    """The leads of these emails (at most one each)."""
+    found: list[Lead] = []
+    for chunk in _chunks(emails):
+        found += session.execute(select(Lead).where(col(Lead.email).in_(chunk))).scalars()
+    return found
+
+
+def leads_by_phones(*, session: Session, phones: Sequence[str], limit: int) -> list[Lead]:
+    """For each of these phones, what :func:`leads_by_phone` answers: the ``limit`` oldest
+    leads with it, oldest first."""
+    found: list[Lead] = []
+    for chunk in _chunks(phones):
+        ranked = (
+            select(
+                col(Lead.id).label("id"),
+                func.row_number()
+                .over(partition_by=col(Lead.phone), order_by=col(Lead.created_at))
+                .label("rank"),
+            )
+            .where(col(Lead.phone).in_(chunk))
+            .subquery()
+        )
+        found += session.execute(
+            select(Lead)
+            .join(ranked, col(Lead.id) == ranked.c.id)
+            .where(ranked.c.rank <= limit)
+            .order_by(col(Lead.phone), col(Lead.created_at))
+        ).scalars()
+    return found
 
 
 def lead_by_crm_record(*, session: Session, provider: str, record_id: str) -> Lead | None:
@@ -56,6 +101,13 @@ def account_by_domain(*, session: Session, domain: str) -> Account | None:
     return session.execute(
         select(Account).where(col(Account.domain) == domain)
     ).scalar_one_or_none()
+
+
+def accounts_by_domains(*, session: Session, domains: Sequence[str]) -> list[Account]:
+    found: list[Account] = []
+    for chunk in _chunks(domains):
+        found += session.execute(select(Account).where(col(Account.domain).in_(chunk))).scalars()
+    return found
 
 
 def accounts_named_like(
@@ -168,6 +220,16 @@ def share_erasure_lock(*, session: Session) -> None:
 def take_erasure_lock(*, session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
+
+
+# Batch captures on PostgreSQL hold this lock to their commit: one batch at a time
+# (capture.capture_many).
+BATCH_LOCK = zlib.crc32(b"leadflow-ingest-batch") - 2**31
+
+
+def take_batch_lock(*, session: Session) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
 
 
 def any_suppression(*, session: Session) -> bool:

@@ -5,6 +5,7 @@ The public-suffix list is the snapshot bundled with tldextract: never fetched.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
@@ -71,6 +72,7 @@ _NOT_A_COMPANY_SITE: frozenset[str] = frozenset(
 K = TypeVar("K")
 
 
+@functools.lru_cache(maxsize=16_384)
 def registrable_domain(value: str) -> str | None:
     """``https://www.Shop.ACME.co.uk/about`` -> ``acme.co.uk``; None when there is none."""
     text = value.strip().lower()
@@ -100,6 +102,7 @@ def website_domain(website: str) -> str | None:
     return domain
 
 
+@functools.lru_cache(maxsize=16_384)
 def company_key(name: str) -> str:
     """A comparable key: ``ACME Corp.`` and ``Acme Corporation`` both give ``acme``."""
     text = unicodedata.normalize("NFKD", name)

@@ -7,6 +7,7 @@ becomes ``other`` (when the list has it) or nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Mapping
@@ -271,14 +272,28 @@ def _by_prefix(code: str, table: Mapping[str, str]) -> str | None:
 
 
 def vertical_of_industry(text: str, keywords: Mapping[str, str] | None = None) -> str | None:
-    table = {**INDUSTRY_KEYWORDS, **(keywords or {})}
+    return _vertical_of_industry(text, tuple((keywords or {}).items()))
+
+
+@functools.lru_cache(maxsize=8_192)
+def _vertical_of_industry(text: str, keywords: tuple[tuple[str, str], ...]) -> str | None:
+    """Industries repeat (a list, a form's drop-down): each is classified once."""
     folded = _fold(text)
-    for keyword in sorted(table, key=len, reverse=True):
-        if f" {_fold(keyword).strip()} " in folded or (
-            len(keyword) >= 6 and _fold(keyword).strip() in folded
-        ):
-            return table[keyword]
+    for keyword, vertical, anywhere in _keyword_table(keywords):
+        if f" {keyword} " in folded or (anywhere and keyword in folded):
+            return vertical
     return None
+
+
+@functools.lru_cache(maxsize=16)
+def _keyword_table(keywords: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str, bool], ...]:
+    """The keywords, longest first, folded once: (folded keyword, vertical, whether it is
+    long enough to match inside a word)."""
+    table = {**INDUSTRY_KEYWORDS, **dict(keywords)}
+    return tuple(
+        (_fold(keyword).strip(), table[keyword], len(keyword) >= 6)
+        for keyword in sorted(table, key=len, reverse=True)
+    )
 
 
 def vertical_of_naics(code: str) -> str | None:

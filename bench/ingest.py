@@ -1,0 +1,212 @@
+"""Ingest alone, as a process of its own on the real broker, on SQLite and PostgreSQL.
+
+* accept: leads posted to ``POST /v1/leads:batch`` (500 a batch, two senders) as fast as
+  ingest takes them; leads per second from the first request to the last 202, and to the
+  last ``leads.ingested`` record on the broker (the outbox relay runs in the same process
+  and is part of the cost). The leads are a mix: most with a company domain, some with a
+  free-mail address and only a company name (the fuzzy account match), some repeats of a
+  person already sent (merged as a touchpoint);
+* import: a generated dirty CSV file (``services/ingest/tests/dirty.py``: semicolons,
+  Windows-1252, bad emails, duplicates ...) posted to ``POST /v1/imports``; rows per second
+  from the post to ``GET /v1/imports/{id}`` saying done.
+
+Each figure is measured ``runs`` times on the same process (fresh leads each time) and the
+median reported beside every run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+
+from bench.pipeline import CAMPAIGNS, COUNTRIES, INDUSTRIES, TITLES
+from services.ingest.tests.dirty import dirty_csv
+from shared.testing.kafka_tools import assign_whole_topic
+from tests.system import System
+
+FREE_MAIL = ("gmail.com", "yahoo.de", "outlook.com", "web.de")
+LEGAL_FORMS = ("GmbH", "Ltd.", "Inc", "AG", "Corporation", "")
+
+
+def lead(index: int, run: str) -> dict[str, Any]:
+    """A lead of the mix: 70 % company domain, 20 % free mail and a company name (one of a
+    few thousand companies, written in several ways), 10 % a repeat of an earlier one."""
+    rng = random.Random(f"{run}-{index}")
+    kind = rng.random()
+    if kind >= 0.9 and index > 0:
+        # A repeat: the same person again, another campaign (a touchpoint).
+        again = lead(rng.randrange(index), run)
+        again["campaign"] = rng.choice(CAMPAIGNS)
+        again["touchpoint_type"] = "content_download"
+        return again
+    if kind >= 0.7:
+        company = rng.randrange(3_000)
+        email = f"person.{index}.{run}@{rng.choice(FREE_MAIL)}"
+        name = f"Northwind {company} Trading {rng.choice(LEGAL_FORMS)}".strip()
+    else:
+        email = f"person.{index}.{run}@company-{index}-{run}.com"
+        name = f"Company {index} {run}"
+    return {
+        "email": email,
+        "first_name": "Alex",
+        "last_name": f"Example{index}",
+        "phone": f"+4930{rng.randrange(1_000_000, 9_999_999)}",
+        "company": name,
+        "title": rng.choice(TITLES),
+        "industry": rng.choice(INDUSTRIES),
+        "employees": rng.choice((12, 80, 450, 2_000, 15_000)),
+        "country": rng.choice(COUNTRIES),
+        "source": "web_form",
+        "campaign": rng.choice(CAMPAIGNS),
+        "touchpoint_type": rng.choice(("form_submission", "demo_request", "content_download")),
+        "utm": {"source": "linkedin", "medium": "paid_social"},
+        "consent": {"email_marketing": True},
+    }
+
+
+async def _published(consumer: AIOKafkaConsumer, partitions: list[Any]) -> int:
+    ends = await consumer.end_offsets(partitions)
+    return sum(ends.values())
+
+
+async def accept(
+    system: System, *, leads: int, batch: int = 500, senders: int = 2
+) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+    items = [lead(index, run) for index in range(leads)]
+    batches = [items[start : start + batch] for start in range(0, leads, batch)]
+    counts = {"created": 0, "merged": 0, "rejected": 0}
+    consumer = AIOKafkaConsumer(bootstrap_servers=system.bootstrap_servers)
+    await consumer.start()
+    try:
+        partitions = await assign_whole_topic(consumer, system.topics.physical("leads.ingested"))
+        before = await _published(consumer, partitions)
+        async with system.async_client("ingest", timeout=600) as ingest:
+            queue: asyncio.Queue[list[dict[str, Any]]] = asyncio.Queue()
+            for each in batches:
+                queue.put_nowait(each)
+
+            async def send() -> None:
+                while not queue.empty():
+                    response = await ingest.post(
+                        "/v1/leads:batch", json={"leads": queue.get_nowait()}
+                    )
+                    response.raise_for_status()
+                    for key in counts:
+                        counts[key] += response.json()[key]
+
+            started = time.perf_counter()
+            await asyncio.gather(*(send() for _ in range(senders)))
+            accepted_at = time.perf_counter()
+        events = counts["created"] + counts["merged"]
+        deadline = accepted_at + 600
+        while await _published(consumer, partitions) - before < events:
+            if time.perf_counter() > deadline:
+                raise RuntimeError("the outbox did not drain in 600 s")
+            await asyncio.sleep(0.05)
+        published_at = time.perf_counter()
+    finally:
+        await consumer.stop()
+    return {
+        "leads": leads,
+        **counts,
+        "accept_per_s": round(leads / (accepted_at - started)),
+        "published_per_s": round(events / (published_at - started)),
+        "ms_per_batch": round((accepted_at - started) * 1000 / len(batches) * senders),
+    }
+
+
+async def import_file(system: System, *, rows: int) -> dict[str, Any]:
+    data, expected = dirty_csv(rows, seed=random.randrange(1_000_000))
+    async with system.async_client("ingest", timeout=600) as ingest:
+        started = time.perf_counter()
+        response = await ingest.post(
+            "/v1/imports",
+            params={"source": "directory", "campaign": "bench"},
+            content=data,
+            headers={"content-type": "text/csv"},
+        )
+        response.raise_for_status()
+        import_id = response.json()["import_id"]
+        stored_at = time.perf_counter()
+        deadline = started + 3_600
+        while True:
+            report = (await ingest.get(f"/v1/imports/{import_id}", params={"limit": 0})).json()
+            if report["status"] in ("done", "failed"):
+                break
+            if time.perf_counter() > deadline:
+                raise RuntimeError(f"import not done in an hour: {report}")
+            await asyncio.sleep(0.1)
+        done_at = time.perf_counter()
+    if report["processed_rows"] != expected["rows"]:
+        raise RuntimeError(f"import processed {report['processed_rows']} of {expected['rows']}")
+    return {
+        "rows": rows,
+        "bytes": len(data),
+        "created": report["created"],
+        "merged": report["merged"],
+        "rejected": report["rejected"],
+        "store_s": round(stored_at - started, 2),
+        "rows_per_s": round(rows / (done_at - started)),
+    }
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> int:
+    values: list[float] = [run[key] for run in runs]
+    return round(statistics.median(values))
+
+
+def measure(
+    *,
+    bootstrap_servers: str,
+    backend: str,
+    postgres_url: str | None,
+    workdir: Path,
+    leads: int,
+    rows: int,
+    runs: int,
+    sections: tuple[str, ...] = ("accept", "import"),
+) -> dict[str, Any]:
+    """Start ingest alone on ``backend``, run each measurement ``runs`` times."""
+    system = System(
+        bootstrap_servers=bootstrap_servers,
+        postgres_url=postgres_url,
+        backend=backend,
+        workdir=workdir,
+        services=("ingest",),
+        fast=False,
+    )
+    accepts: list[dict[str, Any]] = []
+    imports: list[dict[str, Any]] = []
+    with system:
+        pid = system.process("ingest").pid
+        print(f"ingest on {backend}: pid {pid}, {system.url('ingest')}", flush=True)
+        for index in range(runs):
+            if "accept" in sections:
+                accepts.append(asyncio.run(accept(system, leads=leads)))
+                print(f"  accept run {index + 1}: {accepts[-1]}", flush=True)
+            if "import" in sections:
+                imports.append(asyncio.run(import_file(system, rows=rows)))
+                print(f"  import run {index + 1}: {imports[-1]}", flush=True)
+    figures: dict[str, Any] = {"database": backend}
+    if accepts:
+        figures.update(
+            leads=leads,
+            accept_per_s=_median(accepts, "accept_per_s"),
+            published_per_s=_median(accepts, "published_per_s"),
+            accept_runs=[run["accept_per_s"] for run in accepts],
+        )
+    if imports:
+        figures.update(
+            rows=rows,
+            import_rows_per_s=_median(imports, "rows_per_s"),
+            import_runs=[run["rows_per_s"] for run in imports],
+        )
+    return figures

@@ -1,0 +1,246 @@
+"""A batch captured together (``capture_many``: the batch endpoint, CSV imports) has the
+outcome of the same submissions captured one after the other, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlmodel import col
+
+from services.ingest import capture as capturing
+from services.ingest.api import LeadIn
+from services.ingest.capture import Captured, Rejected, capture, capture_many
+from services.ingest.domain.submission import Submission
+from services.ingest.erasure import erase_person
+from services.ingest.models import TABLES, Account, Lead, Suppression, Touchpoint
+from services.ingest.service import DEFINITION
+from services.ingest.settings import IngestSettings
+from services.ingest.tests.test_imports import OUTBOX, settings
+from shared.db import Database
+from shared.testing.pytest_plugin import DatabaseFactory
+
+EXISTING: list[dict[str, Any]] = [
+    {"email": "ada@acme.com", "company": "ACME", "phone": "+14155550100"},
+    {"phone": "+14155550111", "first_name": "Phoebe"},
+    {"email": "gina@gmail.com", "company": "Globex Corp."},
+    {"email": "erased@acme.com", "phone": "+14155550199", "company": "ACME"},
+]
+ERASED = "erased@acme.com"
+
+
+def batch() -> list[dict[str, Any]]:
+    later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
+    return [
+        {"email": "ADA@acme.com", "title": "CTO"},  # an existing lead, by email
+        {"email": "new1@initech.com", "company": "Initech"},  # new, and a new account
+        {"email": "new1@initech.com", "phone": "+1 415 555 0122"},  # the one before, by email
+        {"phone": "(415) 555-0122", "country": "US"},  # the same, by the phone it just got
+        {"phone": "+14155550111", "email": "phoebe@umbrella.com"},  # existing, by phone
+        {"email": "phoebe@umbrella.com", "first_name": "Phoebe B"},  # by the email just got
+        {"email": "not-an-email"},  # refused, naming the field
+        {"email": "h@yahoo.com", "company": "GLOBEX Corporation"},  # an account by its name
+        {"email": "i@gmail.com", "company": "Hooli Inc"},  # a new account by name
+        {"email": "j@outlook.com", "company": "Hooli"},  # ... that the next one finds
+        {"email": ERASED},  # an erased person: refused
+        {"email": ERASED, "consent": {"data_processing": True, "recorded_at": later}},
+        {"phone": "+14155550199"},  # their phone, after their consent lifted the suppression
+        {"email": "k@acme.com", "website": "https://acme.com"},  # an account by domain
+        {"email": "NEW1@initech.com", "touchpoint_type": "webinar"},  # again, by email
+        {"email": "l@initech.com", "phone": "+14155550122"},  # one switchboard, two people
+        {"phone": "+14155550122", "last_name": "Nobody"},  # no email: the oldest of the phone
+        {"phone": "+14155550100", "employees": "viele"},  # kept raw with a warning
+    ]
+
+
+def submissions(items: list[dict[str, Any]]) -> list[Submission]:
+    return [LeadIn.model_validate(item).submission() for item in items]
+
+
+def prepare(database: Database) -> IngestSettings:
+    config = settings(database)
+    with database.transaction() as session:
+        for submission in submissions(EXISTING):
+            capture(session, OUTBOX, submission=submission, settings=config)
+    with database.transaction() as session:
+        erase_person(session, OUTBOX, email=ERASED, regulation="gdpr", settings=config)
+    return config
+
+
+def one_by_one(
+    database: Database, items: list[dict[str, Any]], config: IngestSettings
+) -> list[Captured | Rejected]:
+    """What the batch endpoint did before: each lead captured in its own savepoint."""
+    results: list[Captured | Rejected] = []
+    with database.transaction() as session:
+        for submission in submissions(items):
+            try:
+                with session.begin_nested():
+                    results.append(capture(session, OUTBOX, submission=submission, settings=config))
+            except Rejected as rejected:
+                results.append(rejected)
+    return results
+
+
+def together(
+    database: Database, items: list[dict[str, Any]], config: IngestSettings
+) -> list[Captured | Rejected]:
+    with database.transaction() as session:
+        return capture_many(session, OUTBOX, submissions=submissions(items), settings=config)
+
+
+def outcome(database: Database, results: list[Captured | Rejected]) -> dict[str, Any]:
+    """Results, rows and events with ids replaced by what they name (random ids differ)."""
+    with database.read() as session:
+        leads = session.execute(select(Lead)).scalars().all()
+        accounts = session.execute(select(Account)).scalars().all()
+        touchpoints = session.execute(select(Touchpoint)).scalars().all()
+        suppressions = session.execute(select(Suppression)).scalars().all()
+        events = session.execute(
+            select(TABLES.outbox.c.payload)
+            .where(TABLES.outbox.c.topic == "leads.ingested")
+            .order_by(TABLES.outbox.c.id)
+        ).scalars()
+        payloads = [json.loads(payload) for payload in events]
+    account_names = {str(a.id): (a.domain, a.name, a.name_key) for a in accounts}
+    lead_names = {str(lead.id): (lead.email, lead.phone) for lead in leads}
+    per_item: list[tuple[Any, ...]] = []
+    for result in results:
+        if isinstance(result, Rejected):
+            per_item.append(("rejected", [(i.field, i.reason) for i in result.issues]))
+        else:
+            per_item.append(
+                (
+                    result.change,
+                    result.merged_on,
+                    lead_names[str(result.lead_id)],
+                    [(i.field, i.reason) for i in result.warnings],
+                )
+            )
+    ignored = {"id", "account_id", "created_at", "updated_at", "erased_at"}
+    rows = sorted(
+        json.dumps(
+            [
+                {k: v for k, v in lead.model_dump(mode="json").items() if k not in ignored},
+                account_names.get(str(lead.account_id)),
+            ],
+            sort_keys=True,
+        )
+        for lead in leads
+    )
+    timeless = {"created_at", "occurred_at", "touchpoint_id", "account_id", "recorded_at"}
+
+    def strip(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: strip(v) for k, v in value.items() if k not in timeless}
+        return value
+
+    return {
+        "results": per_item,
+        "leads": rows,
+        "accounts": sorted(account_names.values(), key=str),
+        "touchpoints": sorted(
+            str((lead_names[str(t.lead_id)], t.type, t.door, t.source)) for t in touchpoints
+        ),
+        "suppressions": sorted((s.kind, s.regulation) for s in suppressions),
+        "events": [
+            (
+                lead_names.get(p["lead_id"]),
+                p["change"],
+                p["merged_on"],
+                p["touchpoint_count"],
+                strip(p["lead"]),
+                account_names.get(str(p["lead"]["company"]["account_id"])),
+            )
+            for p in payloads
+        ],
+    }
+
+
+@pytest.fixture
+def twin(db_backend: str, database_factory: DatabaseFactory) -> Any:
+    """A second fresh database of the same kind as ``database``."""
+    database = database_factory.create(db_backend, DEFINITION)
+    yield database
+    database_factory.drop(database)
+
+
+def no_second_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The batch is captured together: a fallback to one by one would hide a difference."""
+
+    def refused(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("capture_many started over one by one")
+
+    monkeypatch.setattr(capturing, "_one_by_one", refused)
+
+
+def test_a_batch_has_the_outcome_of_its_leads_one_by_one(
+    database: Database, twin: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_second_pass(monkeypatch)
+    items = batch()
+    expected = one_by_one(database, items, prepare(database))
+    got = together(twin, items, prepare(twin))
+    wanted, found = outcome(database, expected), outcome(twin, got)
+    for key in wanted:
+        assert found[key] == wanted[key], key
+    statuses = [r.change if isinstance(r, Captured) else "rejected" for r in got]
+    assert statuses.count("rejected") == 2
+    assert [r.issues[0].field for r in got if isinstance(r, Rejected)] == ["email", "email"]
+
+
+def test_a_batch_of_the_same_person_again_and_again_is_one_lead(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    no_second_pass(monkeypatch)
+    config = settings(database)
+    items = [{"email": f"Ada@ACME.com{' ' * i}", "campaign": f"c{i}"} for i in range(5)]
+    results = together(database, items, config)
+    assert [r.change for r in results if isinstance(r, Captured)] == ["created"] + ["merged"] * 4
+    assert len({r.lead_id for r in results if isinstance(r, Captured)}) == 1
+    counts = [e["touchpoint_count"] for e in outcome_events(database)]
+    assert counts == [1, 2, 3, 4, 5]
+
+
+def outcome_events(database: Database) -> list[dict[str, Any]]:
+    with database.read() as session:
+        rows = session.execute(
+            select(TABLES.outbox.c.payload).order_by(TABLES.outbox.c.id)
+        ).scalars()
+        return [json.loads(row) for row in rows]
+
+
+def test_a_lead_a_concurrent_request_created_meanwhile_is_merged_into(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the batch's look-ups and its flush another replica commits the same email:
+    the batch is done again one by one, and that lead merged into, nothing lost."""
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: nothing commits beside a batch")
+    config = settings(database)
+    prefetched = capturing._Prefetched.__init__
+
+    def meanwhile(self: Any, *args: Any, **kwargs: Any) -> None:
+        prefetched(self, *args, **kwargs)
+
+        def other_replica() -> None:
+            with database.transaction() as session:
+                submission = submissions([{"email": "race@acme.com"}])[0]
+                capture(session, OUTBOX, submission=submission, settings=config)
+
+        thread = threading.Thread(target=other_replica)
+        thread.start()
+        thread.join(30)
+
+    monkeypatch.setattr(capturing._Prefetched, "__init__", meanwhile)
+    items = [{"email": "first@acme.com"}, {"email": "race@acme.com", "first_name": "Rae"}]
+    results = together(database, items, config)
+    assert [r.change for r in results if isinstance(r, Captured)] == ["created", "merged"]
+    with database.read() as session:
+        emails = sorted(e for e in session.execute(select(col(Lead.email))).scalars() if e)
+    assert emails == ["first@acme.com", "race@acme.com"]
+    assert [e["change"] for e in outcome_events(database)] == ["created", "created", "merged"]
