@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -112,7 +113,15 @@ async def test_events_become_signed_ordered_deliveries_and_a_crm_owner(
         await eventually(lambda: len(receiver.requests) >= 4, timeout=30)
         await eventually(lambda: crm.changes, timeout=30)
         await eventually(lambda: view_grade(other) == "B", message="other lead not consumed")
-        deliveries = (await api.get(f"/v1/subscriptions/{graded.json()['id']}/deliveries")).json()
+        deliveries: list[dict[str, Any]] = []
+
+        async def settled() -> bool:
+            # The receiver has the 4th request before the dispatcher records its answer.
+            path = f"/v1/subscriptions/{graded.json()['id']}/deliveries"
+            deliveries[:] = (await api.get(path)).json()
+            return all(d["status"] != "pending" for d in deliveries)
+
+        await eventually(settled, timeout=30, message="deliveries not settled")
 
     assert [d["status"] for d in deliveries] == ["delivered"] * 4
     types = [r.json()["type"] for r in receiver.requests]
