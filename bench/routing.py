@@ -29,7 +29,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +48,7 @@ from shared.kafka.consumer import EventConsumer, Record
 from shared.observability.logs import configure_logging
 from shared.outbox import Outbox
 from shared.testing import factories
+from shared.testing.kafka_tools import consumed
 
 # A Tuesday, 10:00 UTC: inside European working hours, before American ones.
 START = datetime(2026, 3, 10, 10, 0, tzinfo=UTC)
@@ -296,27 +296,6 @@ def workload(count: int, *, domains: Sequence[str], seed: int = 11) -> list[Even
     return events[:count]
 
 
-@dataclass
-class _Record:
-    """A consumed Kafka record, as :class:`shared.kafka.consumer.Record` describes it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: Sequence[tuple[str, bytes]]
-
-
-def records_of(events: Sequence[EventPayload]) -> list[Record]:
-    out: list[Record] = []
-    for offset, payload in enumerate(events):
-        event = Event(data=payload, source="/bench")
-        topic = "leads.scored" if isinstance(payload, LeadScoredV1) else "leads.feedback"
-        out.append(_Record(topic, 0, offset, event.key, event.value(), tuple(event.headers())))
-    return out
-
-
 def routing_consumer(database: Database, clock: Callable[[], datetime]) -> EventConsumer:
     from services.routing.handlers import build_handlers
     from services.routing.models import TABLES
@@ -355,7 +334,8 @@ def run_once(url: str, *, events: int, batch: int, warmup: int = 200) -> dict[st
     database = migrated(url)
     try:
         config = configure(database)
-        stream = records_of(workload(warmup + events, domains=config["domains"]))
+        payloads = workload(warmup + events, domains=config["domains"])
+        stream = consumed([Event(data=payload, source="/bench") for payload in payloads])
         consumer = routing_consumer(database, lambda: START + timedelta(hours=2))
         for start in range(0, warmup, batch):
             _apply(consumer, stream[start : min(start + batch, warmup)])

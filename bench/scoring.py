@@ -46,7 +46,7 @@ from services.scoring.models import (
     ScoreRecord,
     TouchpointRecord,
 )
-from services.scoring.rescoring import _category_json, _reason_json
+from services.scoring.rescoring import score_row
 from services.scoring.rulebooks import default_source
 from services.scoring.service import DEFINITION
 from services.scoring.settings import ScoringSettings
@@ -296,20 +296,13 @@ def seed_projection(database: Database, leads: int, *, seed: int = 11) -> dict[s
             )
             score = score_lead(rulebook, lead, facts, now=now)
             score_rows.append(
-                {
-                    "lead_id": lead_id,
-                    "rulebook_version": score.rulebook_version,
-                    "grade": score.grade,
-                    "category": score.category,
-                    "fit_score": score.fit_score,
-                    "engagement_score": score.engagement_score,
-                    "categories": [_category_json(c) for c in score.categories],
-                    "reasons": [_reason_json(r) for r in score.reasons],
-                    "trigger": "touchpoint",
-                    "touchpoint_id": facts[-1].touchpoint_id,
-                    "scored_at": now,
-                    "next_check_at": None if closed else score.next_check_at,
-                }
+                score_row(
+                    lead_id=lead_id,
+                    score=score,
+                    trigger="touchpoint",
+                    touchpoint_id=facts[-1].touchpoint_id,
+                    next_check_at=None if closed else score.next_check_at,
+                )
             )
             touchpoints_total += count
         with database.transaction() as session:
