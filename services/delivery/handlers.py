@@ -15,6 +15,8 @@ neither delivered nor written back.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Collection
 from datetime import UTC, datetime
 
 from services.delivery import repository
@@ -48,23 +50,35 @@ def _fan_out(context: HandlerContext, payload: EventPayload) -> None:
     view = filters.project(before, payload)
     if view != before:
         repository.save_lead_view(session, payload.lead_id, view, now=now)
-    facts = filters.facts(payload, view)
+    _queue_deliveries(context, payload.lead_id, filters.facts(payload, view), now=now)
+    if isinstance(payload, LeadRoutedV1):
+        _write_back(context, payload, view, now)
+
+
+def _queue_deliveries(
+    context: HandlerContext,
+    lead_id: uuid.UUID,
+    facts: filters.EventFacts,
+    *,
+    now: datetime,
+    also_to: Collection[uuid.UUID] = (),
+) -> None:
+    """A delivery of the event for every subscription whose filter takes it, and for those in
+    ``also_to`` whatever their filter."""
     body: str | None = None
-    for receiver in repository.receivers(session):
-        if not receiver.filter.matches(facts):
+    for receiver in repository.receivers(context.session):
+        if receiver.subscription_id not in also_to and not receiver.filter.matches(facts):
             continue
         body = body or envelope(context.event)
         repository.add_delivery(
-            session,
+            context.session,
             subscription_id=receiver.subscription_id,
-            lead_id=payload.lead_id,
+            lead_id=lead_id,
             event_id=context.event.id,
             event_type=context.event.type,
             body=body,
             now=now,
         )
-    if isinstance(payload, LeadRoutedV1):
-        _write_back(context, payload, view, now)
 
 
 def _write_back(
@@ -121,21 +135,8 @@ def on_erased(context: HandlerContext, payload: LeadErasedV1) -> None:
     ERASURES.remember(session, lead_id=payload.lead_id, erased_at=payload.erased_at)
     holders = repository.erase_lead(session, payload.lead_id, now=now)
     view = repository.lead_view(session, payload.lead_id) or filters.LeadView()
+    # Every subscription that was sent something of the lead is told, whatever its filter.
     facts = filters.facts(payload, view)
-    body: str | None = None
-    for receiver in repository.receivers(session):
-        told = receiver.subscription_id in holders
-        if not told and not receiver.filter.matches(facts):
-            continue
-        body = body or envelope(context.event)
-        repository.add_delivery(
-            session,
-            subscription_id=receiver.subscription_id,
-            lead_id=payload.lead_id,
-            event_id=context.event.id,
-            event_type=context.event.type,
-            body=body,
-            now=now,
-        )
+    _queue_deliveries(context, payload.lead_id, facts, now=now, also_to=holders)
     ERASURES.purge_outbox(session, lead_ids=[payload.lead_id], now=now)
     log.info("lead erased", subscriptions_told=len(holders))
