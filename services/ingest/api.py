@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -13,11 +15,12 @@ from sqlmodel import Session
 
 from services.ingest import idempotency
 from services.ingest.auth import ApiKeyRoute
-from services.ingest.capture import Captured, Rejected, capture, capture_many
+from services.ingest.capture import Captured, Rejected, capture_many
 from services.ingest.domain.normalize import Issue, RawValue
 from services.ingest.domain.submission import Submission
 from services.ingest.settings import IngestSettings
 from shared.contracts import AttributeValue
+from shared.db.group_commit import GroupCommit
 from shared.http import DbSession, RequestOutbox, runtime_of
 from shared.outbox import Outbox
 
@@ -217,32 +220,71 @@ router = APIRouter(route_class=ApiKeyRoute, tags=["leads"])
     responses={401: {}, 409: {}, 422: {}},
     summary="Submit one lead",
 )
-def post_lead(
-    request: Request,
-    body: LeadIn,
-    session: DbSession,
-    outbox: RequestOutbox,
-    idempotency_key: IdempotencyKey = None,
+async def post_lead(
+    request: Request, body: LeadIn, idempotency_key: IdempotencyKey = None
 ) -> Response:
-    claim = None
+    key = None
     if idempotency_key:
-        claimed = idempotency.claim(
-            session,
+        key = idempotency.Key(
             scope=f"api:{request.state.api_key_id}",
             key=idempotency_key,
             fingerprint=idempotency.fingerprint("POST /v1/leads", body.model_dump_json()),
         )
-        if isinstance(claimed, Response):
-            return claimed
-        claim = claimed
-    try:
-        captured = capture(
-            session, outbox, submission=body.submission(), settings=settings_of(request)
+    return await lead_group(request).submit(LeadRequest(body.submission(), key))
+
+
+@dataclass(frozen=True)
+class LeadRequest:
+    submission: Submission
+    key: idempotency.Key | None
+
+
+def lead_group(request: Request) -> GroupCommit[LeadRequest, Response]:
+    """The process's group commit of single-lead requests, made on first use."""
+    runtime = runtime_of(request)
+    group: GroupCommit[LeadRequest, Response] | None = runtime.state.get("lead_group")
+    if group is None:
+        settings = settings_of(request)
+
+        def work(session: Session, requests: Sequence[LeadRequest]) -> list[Response]:
+            return capture_requests(session, runtime.outbox, requests, settings=settings)
+
+        group = GroupCommit(
+            runtime.db, work, max_group=settings.lead_group_max, on_committed=runtime.relay.notify
         )
-    except Rejected as error:
-        return idempotency.settle(session, claim, rejection(error.issues))
-    response = JSONResponse(accepted(captured).model_dump(mode="json"), status_code=202)
-    return idempotency.settle(session, claim, response)
+        runtime.state["lead_group"] = group
+    return group
+
+
+def capture_requests(
+    session: Session, outbox: Outbox, requests: Sequence[LeadRequest], *, settings: IngestSettings
+) -> list[Response]:
+    """Single-lead requests in one transaction, each answered as if it had been alone: its
+    idempotency key claimed (a key already used is answered from the first request), the
+    leads captured together (:func:`capture_many`), and each answer recorded on its key."""
+    answers: list[Response | None] = [None] * len(requests)
+    claims: dict[int, idempotency.Claim] = {}
+    taken: list[int] = []
+    for index, each in enumerate(requests):
+        if each.key is not None:
+            claimed = idempotency.claim(
+                session, scope=each.key.scope, key=each.key.key, fingerprint=each.key.fingerprint
+            )
+            if isinstance(claimed, Response):
+                answers[index] = claimed
+                continue
+            claims[index] = claimed
+        taken.append(index)
+    outcomes = capture_many(
+        session, outbox, submissions=[requests[i].submission for i in taken], settings=settings
+    )
+    for index, outcome in zip(taken, outcomes, strict=True):
+        if isinstance(outcome, Rejected):
+            response: Response = rejection(outcome.issues)
+        else:
+            response = JSONResponse(accepted(outcome).model_dump(mode="json"), status_code=202)
+        answers[index] = idempotency.settle(session, claims.get(index), response)
+    return [answer for answer in answers if answer is not None]
 
 
 @router.post(

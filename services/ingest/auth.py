@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import hmac
 import secrets
+import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from typing import Any
@@ -51,6 +52,36 @@ def verify_key(session: Session, presented: str) -> ApiKey | None:
     return stored
 
 
+class VerifiedKeys:
+    """Keys found valid in the last ``seconds``, by the key presented: a client sending
+    hundreds of requests a second is checked against the database once per period, not
+    once per request. A key revoked meanwhile stops working at the end of the period."""
+
+    MAX_ENTRIES = 1_000
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.seconds = seconds
+        self.clock = clock
+        self._verified: dict[str, tuple[str, float]] = {}  # presented -> (key id, checked at)
+
+    def get(self, presented: str) -> str | None:
+        entry = self._verified.get(presented)
+        if entry is None:
+            return None
+        key_id, checked_at = entry
+        if self.clock() - checked_at >= self.seconds:
+            del self._verified[presented]
+            return None
+        return key_id
+
+    def remember(self, presented: str, key_id: str) -> None:
+        if self.seconds <= 0:
+            return
+        if len(self._verified) >= self.MAX_ENTRIES:
+            self._verified.clear()  # many keys at once is rare: start again, not an LRU
+        self._verified[presented] = (key_id, self.clock())
+
+
 def presented_key(request: Request) -> str | None:
     header = request.headers.get("x-api-key")
     if header:
@@ -75,14 +106,23 @@ class ApiKeyRoute(APIRoute):
                 if presented is None:
                     return _unauthorized("an API key is required (X-API-Key or Bearer)")
 
-                def check() -> ApiKey | None:
-                    with runtime.db.read() as session:
-                        return verify_key(session, presented)
+                verified: VerifiedKeys | None = runtime.state.get("verified_keys")
+                if verified is None:
+                    seconds = getattr(runtime.settings, "api_key_cache_seconds", 0.0)
+                    verified = runtime.state["verified_keys"] = VerifiedKeys(seconds)
+                key_id = verified.get(presented)
+                if key_id is None:
 
-                key = await asyncio.to_thread(check)
-                if key is None:
-                    return _unauthorized("the API key is not valid")
-                request.state.api_key_id = key.id
+                    def check() -> ApiKey | None:
+                        with runtime.db.read() as session:
+                            return verify_key(session, presented)
+
+                    key = await asyncio.to_thread(check)
+                    if key is None:
+                        return _unauthorized("the API key is not valid")
+                    key_id = key.id
+                    verified.remember(presented, key_id)
+                request.state.api_key_id = key_id
             else:
                 request.state.api_key_id = "open"
             return await handler(request)

@@ -29,6 +29,15 @@ def fingerprint(*parts: bytes | str) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Key:
+    """An ``Idempotency-Key`` as a request brings it, to claim in the request's transaction."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+
 @dataclass
 class Claim:
     """A key this request holds: :meth:`answer` records the response to replay."""

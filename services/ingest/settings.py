@@ -32,7 +32,13 @@ class IngestSettings(ServiceSettings):
     # The JSON and import doors want a key from `leadflow apikey create`. False opens them
     # (a developer's machine only).
     require_api_key: bool = True
+    # A key found valid is trusted this long without asking the database again: a revoked
+    # key stops working within this time. 0 checks every request.
+    api_key_cache_seconds: float = Field(default=10.0, ge=0, le=3_600)
     import_chunk_rows: int = Field(default=500, ge=1)
+    # Single-lead requests that arrive while a transaction is being written are written
+    # together in the next one (group commit), at most this many.
+    lead_group_max: int = Field(default=200, ge=1)
     idempotency_retention_hours: int = Field(default=72, ge=1)
 
     # Erasure: the HMAC key of the suppression list (hashes of erased people's email and

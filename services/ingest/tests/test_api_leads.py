@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import select
 
-from services.ingest.models import TABLES, Account, IdempotentRequest, Lead, Touchpoint
+from services.ingest import repository
+from services.ingest.auth import VerifiedKeys
+from services.ingest.models import TABLES, Account, ApiKey, IdempotentRequest, Lead, Touchpoint
 from services.ingest.tests.conftest import Ingest, count, outbox_events
 from shared.db import Database
+from shared.db.group_commit import GroupCommit
+from shared.testing.kafka_tools import eventually
+from shared.tests.test_group_commit import waiting
 
 ADA = {
     "email": "Ada.Lovelace@Analytical-Engines.co.uk",
@@ -180,6 +188,64 @@ async def test_a_refused_request_does_not_burn_its_idempotency_key(ingest: Inges
     assert fixed.status_code == 202
 
 
+@contextmanager
+def writes_held(database: Database) -> Iterator[None]:
+    """Ingest's transactions wait until the block ends: on SQLite a write transaction is
+    open, on PostgreSQL the lock that batch captures take is held."""
+    with database.transaction() as session:
+        if database.is_postgresql:
+            repository.take_batch_lock(session=session)
+        else:
+            session.execute(TABLES.outbox.delete().where(TABLES.outbox.c.id == -1))
+        yield
+
+
+async def test_single_leads_that_come_together_are_written_together_each_as_if_alone(
+    ingest: Ingest,
+) -> None:
+    """While one request's transaction is written, the next requests wait and then share
+    one transaction; each is answered as if it had been alone (a merge with an earlier one
+    of the same group, a 422, an idempotency key used twice)."""
+    key = {"Idempotency-Key": "form-retry-1"}
+    grace = {"email": "grace@navy.example.org", "first_name": "Grace", "company": "US Navy"}
+    then = [
+        ({**ADA, "touchpoint_type": "webinar"}, {}),
+        ({"email": "not-an-email"}, {}),
+        (grace, key),
+        (grace, key),
+        ({"email": "linus@kernel.example.org"}, {}),
+    ]
+    with writes_held(ingest.database):
+        tasks = [asyncio.create_task(ingest.client.post("/v1/leads", json=ADA))]
+
+        def writing() -> GroupCommit[object, object] | None:
+            group = ingest.runtime.state.get("lead_group")
+            return group if group is not None and group.groups == 1 else None
+
+        group = await eventually(writing, interval=0.01, message="the first lead not written")
+        for number, (body, headers) in enumerate(then, start=1):
+            post = ingest.client.post("/v1/leads", json=body, headers=headers)
+            tasks.append(asyncio.create_task(post))
+            await waiting(group, number)
+    answers = await asyncio.gather(*tasks)
+    assert (group.groups, group.largest_group) == (2, 5)
+    assert [answer.status_code for answer in answers] == [202, 202, 422, 202, 409, 202]
+    assert answers[0].json()["status"] == "created"
+    assert answers[1].json()["status"] == "merged"
+    assert answers[1].json()["merged_on"] == "email"
+    assert answers[1].json()["lead_id"] == answers[0].json()["lead_id"]
+    assert answers[2].json()["detail"][0]["loc"] == ["body", "email"]
+    assert answers[4].json()["detail"][0]["loc"] == ["header", "idempotency-key"]
+    assert count(ingest.database, Lead) == 3
+    assert count(ingest.database, Touchpoint) == 4
+    assert [event["change"] for event in outbox_events(ingest.database)] == [
+        "created", "merged", "created", "created"
+    ]  # fmt: skip
+    replayed = await ingest.client.post("/v1/leads", json=grace, headers=key)
+    assert replayed.headers["Idempotent-Replayed"] == "true"
+    assert replayed.json() == answers[3].json()
+
+
 async def test_the_doors_want_a_valid_api_key_before_reading_anything(ingest: Ingest) -> None:
     url = str(ingest.client.base_url)
     async with httpx.AsyncClient(base_url=url) as anonymous:
@@ -191,6 +257,40 @@ async def test_the_doors_want_a_valid_api_key_before_reading_anything(ingest: In
     assert missing.status_code == wrong.status_code == batch.status_code == 401
     assert missing.json()["detail"][0]["loc"] == ["header", "x-api-key"]
     assert count(ingest.database, Lead) == 0
+
+
+async def test_a_revoked_key_stops_working_once_its_check_is_older_than_the_cache_period(
+    ingest: Ingest,
+) -> None:
+    now = [1_000.0]
+    ingest.runtime.state["verified_keys"] = VerifiedKeys(10.0, clock=lambda: now[0])
+    assert (await ingest.client.post("/v1/leads", json=ADA)).status_code == 202
+    with ingest.database.transaction() as session:
+        for key in session.execute(select(ApiKey)).scalars():
+            key.revoked_at = datetime.now(UTC)
+    now[0] += 9.9  # checked 9.9 s ago: trusted without asking the database
+    assert (await ingest.client.post("/v1/leads", json=ADA)).status_code == 202
+    now[0] += 0.1
+    refused = await ingest.client.post("/v1/leads", json=ADA)
+    assert refused.status_code == 401
+    assert refused.json()["detail"][0]["msg"] == "the API key is not valid"
+
+
+async def test_without_a_cache_period_every_request_checks_its_key(ingest: Ingest) -> None:
+    ingest.runtime.state["verified_keys"] = VerifiedKeys(0.0)
+    assert (await ingest.client.post("/v1/leads", json=ADA)).status_code == 202
+    with ingest.database.transaction() as session:
+        for key in session.execute(select(ApiKey)).scalars():
+            key.revoked_at = datetime.now(UTC)
+    assert (await ingest.client.post("/v1/leads", json=ADA)).status_code == 401
+
+
+def test_the_cache_of_verified_keys_is_bounded() -> None:
+    verified = VerifiedKeys(60.0)
+    for number in range(VerifiedKeys.MAX_ENTRIES + 1):
+        verified.remember(f"lf_{number}_secret", str(number))
+    assert verified.get(f"lf_{VerifiedKeys.MAX_ENTRIES}_secret") == str(VerifiedKeys.MAX_ENTRIES)
+    assert verified.get("lf_0_secret") is None
 
 
 async def test_a_batch_answers_per_item(ingest: Ingest) -> None:
