@@ -167,6 +167,11 @@ def run_ingest(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[s
                 )
             )
     record("ingest", {"runs": rows})
+    columns = ["database", "leads", "accept_per_s", "published_per_s", "accept_runs"]
+    columns += ["single_per_s", "single_p50_ms", "single_p99_ms"]
+    columns += ["rows", "import_rows_per_s", "import_runs"]
+    print()
+    print(table(rows, columns))
     return rows
 
 
@@ -194,7 +199,9 @@ def main() -> None:
     parser.add_argument("--scoring-runs", type=int, default=1, help="scoring: runs, medians")
     parser.add_argument("--ingest-leads", type=int, default=20_000, help="ingest: leads accepted")
     parser.add_argument("--import-rows", type=int, default=100_000, help="ingest: CSV rows")
-    parser.add_argument("--ingest-parts", default="accept,import", help="ingest: which parts")
+    parser.add_argument(
+        "--ingest-parts", default="accept,single,import", help="ingest: which parts"
+    )
     parser.add_argument("--runs", type=int, default=3, help="ingest: runs of each (median)")
     args = parser.parse_args()
     if args.quick:
@@ -249,11 +256,7 @@ def main() -> None:
         if "scoring" in args.sections:
             run_scoring(kafka, args)
         if "ingest" in args.sections:
-            rows = run_ingest(kafka, args)
-            print()
-            columns = ["database", "leads", "accept_per_s", "published_per_s", "accept_runs"]
-            columns += ["rows", "import_rows_per_s", "import_runs"]
-            print(table(rows, columns))
+            run_ingest(kafka, args)
     print(f"\nwritten to {RESULTS}")
 
 

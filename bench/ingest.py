@@ -6,6 +6,9 @@
   and is part of the cost). The leads are a mix: most with a company domain, some with a
   free-mail address and only a company name (the fuzzy account match), some repeats of a
   person already sent (merged as a touchpoint);
+* single: the same mix posted one lead a request to ``POST /v1/leads`` by ``senders``
+  concurrent clients (a web form's door under load); leads per second and each request's
+  latency, p50/p95/p99;
 * import: a generated dirty CSV file (``services/ingest/tests/dirty.py``: semicolons,
   Windows-1252, bad emails, duplicates ...) posted to ``POST /v1/imports``; rows per second
   from the post to ``GET /v1/imports/{id}`` saying done.
@@ -123,6 +126,36 @@ async def accept(
     }
 
 
+async def single(system: System, *, leads: int, senders: int = 16) -> dict[str, Any]:
+    run = uuid.uuid4().hex[:6]
+    queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    for index in range(leads):
+        queue.put_nowait(lead(index, run))
+    latencies: list[float] = []
+    async with system.async_client("ingest", timeout=600) as ingest:
+
+        async def send() -> None:
+            while not queue.empty():
+                item = queue.get_nowait()
+                sent = time.perf_counter()
+                response = await ingest.post("/v1/leads", json=item)
+                response.raise_for_status()
+                latencies.append(time.perf_counter() - sent)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(send() for _ in range(senders)))
+        finished = time.perf_counter()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {
+        "leads": leads,
+        "senders": senders,
+        "accept_per_s": round(leads / (finished - started)),
+        "p50_ms": round(cuts[49] * 1000, 1),
+        "p95_ms": round(cuts[94] * 1000, 1),
+        "p99_ms": round(cuts[98] * 1000, 1),
+    }
+
+
 async def import_file(system: System, *, rows: int) -> dict[str, Any]:
     data, expected = dirty_csv(rows, seed=random.randrange(1_000_000))
     async with system.async_client("ingest", timeout=600) as ingest:
@@ -172,7 +205,7 @@ def measure(
     leads: int,
     rows: int,
     runs: int,
-    sections: tuple[str, ...] = ("accept", "import"),
+    sections: tuple[str, ...] = ("accept", "single", "import"),
 ) -> dict[str, Any]:
     """Start ingest alone on ``backend``, run each measurement ``runs`` times."""
     system = System(
@@ -184,6 +217,7 @@ def measure(
         fast=False,
     )
     accepts: list[dict[str, Any]] = []
+    singles: list[dict[str, Any]] = []
     imports: list[dict[str, Any]] = []
     with system:
         pid = system.process("ingest").pid
@@ -192,6 +226,9 @@ def measure(
             if "accept" in sections:
                 accepts.append(asyncio.run(accept(system, leads=leads)))
                 print(f"  accept run {index + 1}: {accepts[-1]}", flush=True)
+            if "single" in sections:
+                singles.append(asyncio.run(single(system, leads=min(leads, 2_000))))
+                print(f"  single run {index + 1}: {singles[-1]}", flush=True)
             if "import" in sections:
                 imports.append(asyncio.run(import_file(system, rows=rows)))
                 print(f"  import run {index + 1}: {imports[-1]}", flush=True)
@@ -202,6 +239,14 @@ def measure(
             accept_per_s=_median(accepts, "accept_per_s"),
             published_per_s=_median(accepts, "published_per_s"),
             accept_runs=[run["accept_per_s"] for run in accepts],
+        )
+    if singles:
+        figures.update(
+            single_leads=singles[0]["leads"],
+            single_per_s=_median(singles, "accept_per_s"),
+            single_p50_ms=_median(singles, "p50_ms"),
+            single_p99_ms=_median(singles, "p99_ms"),
+            single_runs=[run["accept_per_s"] for run in singles],
         )
     if imports:
         figures.update(
