@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 from uuid import UUID
 
 from fastapi import APIRouter, Header, Request, Response
@@ -230,13 +230,33 @@ async def post_lead(
             key=idempotency_key,
             fingerprint=idempotency.fingerprint("POST /v1/leads", body.model_dump_json()),
         )
-    return await lead_group(request).submit(LeadRequest(body.submission(), key))
+    return await lead_group(request).submit(ApiLead(body.submission(), key))
+
+
+class LeadRequest(Protocol):
+    """A request for one lead, as the group commit writes it (the JSON door, a web form)."""
+
+    @property
+    def key(self) -> idempotency.Key | None: ...
+
+    def submission(self, session: Session) -> Submission | Response:
+        """The lead to capture, or the answer to a request that has none (a form that does
+        not exist)."""
+
+    def rejected(self, issues: tuple[Issue, ...]) -> Response:
+        """The answer when capture refuses the lead."""
 
 
 @dataclass(frozen=True)
-class LeadRequest:
-    submission: Submission
-    key: idempotency.Key | None
+class ApiLead:
+    lead: Submission
+    key: idempotency.Key | None = None
+
+    def submission(self, session: Session) -> Submission:
+        return self.lead
+
+    def rejected(self, issues: tuple[Issue, ...]) -> Response:
+        return rejection(issues)
 
 
 def lead_group(request: Request) -> GroupCommit[LeadRequest, Response]:
@@ -264,7 +284,7 @@ def capture_requests(
     leads captured together (:func:`capture_many`), and each answer recorded on its key."""
     answers: list[Response | None] = [None] * len(requests)
     claims: dict[int, idempotency.Claim] = {}
-    taken: list[int] = []
+    taken: list[tuple[int, Submission]] = []
     for index, each in enumerate(requests):
         if each.key is not None:
             claimed = idempotency.claim(
@@ -274,13 +294,17 @@ def capture_requests(
                 answers[index] = claimed
                 continue
             claims[index] = claimed
-        taken.append(index)
+        submission = each.submission(session)
+        if isinstance(submission, Response):
+            answers[index] = idempotency.settle(session, claims.get(index), submission)
+        else:
+            taken.append((index, submission))
     outcomes = capture_many(
-        session, outbox, submissions=[requests[i].submission for i in taken], settings=settings
+        session, outbox, submissions=[submission for _, submission in taken], settings=settings
     )
-    for index, outcome in zip(taken, outcomes, strict=True):
+    for (index, _), outcome in zip(taken, outcomes, strict=True):
         if isinstance(outcome, Rejected):
-            response: Response = rejection(outcome.issues)
+            response = requests[index].rejected(outcome.issues)
         else:
             response = JSONResponse(accepted(outcome).model_dump(mode="json"), status_code=202)
         answers[index] = idempotency.settle(session, claims.get(index), response)

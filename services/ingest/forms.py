@@ -3,9 +3,9 @@ and the field map of each form, managed through the API (with a key)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,14 +15,13 @@ from pydantic import BaseModel, Field, field_validator
 from sqlmodel import Session
 
 from services.ingest import repository
-from services.ingest.api import accepted, rejection, settings_of
+from services.ingest.api import lead_group, rejection
 from services.ingest.auth import ApiKeyRoute
-from services.ingest.capture import Rejected, capture
 from services.ingest.domain.fields import CANONICAL_FIELDS, canonical_field
 from services.ingest.domain.normalize import Issue, RawValue
 from services.ingest.domain.submission import Submission
 from services.ingest.models import Form
-from shared.http import DbSession, ReadSession, RequestOutbox, problem
+from shared.http import DbSession, ReadSession, problem
 
 IGNORE = "ignore"
 FORM_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$"
@@ -124,9 +123,7 @@ public = APIRouter(tags=["forms"])
         }
     },
 )
-async def submit_form(
-    form_id: str, request: Request, session: DbSession, outbox: RequestOutbox
-) -> Response:
+async def submit_form(form_id: str, request: Request) -> Response:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     values: dict[str, RawValue]
     if content_type == "application/json":
@@ -149,49 +146,48 @@ async def submit_form(
             "header.content-type",
             "send application/json or application/x-www-form-urlencoded",
         )
-    return await asyncio.to_thread(
-        _submit, session, outbox, request=request, form_id=form_id, values=values
-    )
+    return await lead_group(request).submit(FormSubmission(form_id, values))
 
 
-def _submit(
-    session: Session,
-    outbox: Any,
-    *,
-    request: Request,
-    form_id: str,
-    values: dict[str, RawValue],
-) -> Response:
-    form = repository.form(session=session, form_id=form_id)
-    if form is None:
-        return problem(404, "path.form_id", f"no form {form_id!r}")
-    defaults = FormDefaults.model_validate(form.defaults)
-    fields: dict[str, RawValue] = {}
-    attributes: dict[str, RawValue] = {}
-    origin: dict[str, str] = {}  # lead field -> the form's own field name, for errors
-    for name, value in values.items():
-        target = form.field_map.get(name) or canonical_field(name)
-        if target == IGNORE:
-            continue
-        if target is None:
-            attributes[name] = value
-        elif target not in fields:
-            fields[target] = value
-            origin[target] = name
-    submission = Submission(
-        fields=fields,
-        attributes=attributes,
-        door="form",
-        source=defaults.source,
-        campaign=defaults.campaign,
-        touchpoint_type=defaults.touchpoint_type,
-        reference=form.id,
-    )
-    try:
-        captured = capture(session, outbox, submission=submission, settings=settings_of(request))
-    except Rejected as error:
-        return rejection(tuple(Issue(origin.get(i.field, i.field), i.reason) for i in error.issues))
-    return JSONResponse(accepted(captured).model_dump(mode="json"), status_code=202)
+@dataclass
+class FormSubmission:
+    """A form's submission, mapped by the form's field map in the transaction that
+    captures it (so a map just changed applies at once)."""
+
+    form_id: str
+    values: dict[str, RawValue]
+    key: None = None
+    # Lead field -> the form's own field name, to name it in errors.
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def submission(self, session: Session) -> Submission | Response:
+        form = repository.form(session=session, form_id=self.form_id)
+        if form is None:
+            return problem(404, "path.form_id", f"no form {self.form_id!r}")
+        defaults = FormDefaults.model_validate(form.defaults)
+        fields: dict[str, RawValue] = {}
+        attributes: dict[str, RawValue] = {}
+        for name, value in self.values.items():
+            target = form.field_map.get(name) or canonical_field(name)
+            if target == IGNORE:
+                continue
+            if target is None:
+                attributes[name] = value
+            elif target not in fields:
+                fields[target] = value
+                self.origin[target] = name
+        return Submission(
+            fields=fields,
+            attributes=attributes,
+            door="form",
+            source=defaults.source,
+            campaign=defaults.campaign,
+            touchpoint_type=defaults.touchpoint_type,
+            reference=form.id,
+        )
+
+    def rejected(self, issues: tuple[Issue, ...]) -> Response:
+        return rejection(tuple(Issue(self.origin.get(i.field, i.field), i.reason) for i in issues))
 
 
 def _scalar(value: Any) -> bool:
