@@ -14,7 +14,6 @@ from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
 from services.scoring.models import (
-    ERASURES,
     FeedbackRecord,
     LeadRecord,
     RescoreJob,
@@ -25,7 +24,6 @@ from services.scoring.models import (
     metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
-from shared.erasure import LOCK_NAMESPACE
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
 LEADS = metadata.tables["leads"]
@@ -244,33 +242,6 @@ def snapshot_of(record: LeadRecord) -> LeadSnapshot:
 #
 # The hot paths (the consumer, decay, re-scoring after an activation) read and write whole
 # batches of leads with a few statements each, as rows rather than ORM objects.
-
-
-def hold_leads(*, session: Session, lead_ids: Iterable[uuid.UUID]) -> None:
-    """The erasure turn of each lead (:meth:`shared.erasure.ErasureLedger.hold`, the same
-    advisory locks) for the rest of the transaction, taken in one statement and in key
-    order (PostgreSQL; SQLite runs one writer at a time)."""
-    if _dialect(session) != "postgresql":
-        return
-    keys = sorted({zlib.crc32(lead_id.bytes) - 2**31 for lead_id in lead_ids})
-    if not keys:
-        return
-    session.execute(
-        text(
-            "SELECT pg_advisory_xact_lock(CAST(:namespace AS integer), k)"
-            " FROM unnest(CAST(:keys AS integer[])) AS k ORDER BY k"
-        ),
-        {"namespace": LOCK_NAMESPACE, "keys": keys},
-    )
-
-
-def erased_among(*, session: Session, lead_ids: Collection[uuid.UUID]) -> set[uuid.UUID]:
-    if not lead_ids:
-        return set()
-    erased = ERASURES.erased.c
-    return set(
-        session.execute(select(erased.lead_id).where(erased.lead_id.in_(lead_ids))).scalars()
-    )
 
 
 def lead_rows(

@@ -23,6 +23,7 @@ from sqlmodel import Session
 from services.scoring import repository, rulebook_store
 from services.scoring.domain.engine import score_lead
 from services.scoring.domain.facts import TouchpointFacts
+from services.scoring.models import ERASURES
 from services.scoring.rescoring import ScoreBatch
 from shared.contracts import LeadIngestedV1, LeadSnapshot
 from shared.outbox import Outbox
@@ -79,8 +80,7 @@ def keep_and_score(*, session: Session, outbox: Outbox, items: Sequence[Ingested
     # The rulebook lock first, then the leads' turns (erasure), then their rows.
     rulebook = rulebook_store.for_scoring(session=session, now=items[0].time)
     lead_ids = list(dict.fromkeys(item.payload.lead_id for item in items))
-    repository.hold_leads(session=session, lead_ids=lead_ids)
-    erased = repository.erased_among(session=session, lead_ids=lead_ids)
+    erased = ERASURES.hold_many(session, lead_ids)
     if erased:
         # Late or replayed: the person is not written back.
         items = [item for item in items if item.payload.lead_id not in erased]
