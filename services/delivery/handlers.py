@@ -16,7 +16,7 @@ neither delivered nor written back.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from services.delivery import repository
@@ -41,18 +41,27 @@ log = get_logger(__name__)
 handlers = Handlers()
 
 
-def _fan_out(context: HandlerContext, payload: EventPayload) -> None:
-    session = context.session
-    if ERASURES.hold(session, payload.lead_id):
-        return  # late, or replayed: nothing of an erased lead goes out again
+def fan_out(batch: Sequence[tuple[HandlerContext, EventPayload]]) -> None:
+    """Consecutive records of one type of a consumer batch, as one by one would apply them:
+    the leads' erasure turns taken and their views read with a statement each, the changed
+    views written with one; then each record's deliveries and write-back."""
+    session = batch[0][0].session
+    # Late, or replayed: nothing of an erased lead goes out again.
+    erased = ERASURES.hold_many(session, [payload.lead_id for _, payload in batch])
+    views = repository.lead_views(session, {payload.lead_id for _, payload in batch} - erased)
+    changed: dict[uuid.UUID, filters.LeadView] = {}
     now = datetime.now(UTC)
-    before = repository.lead_view(session, payload.lead_id)
-    view = filters.project(before, payload)
-    if view != before:
-        repository.save_lead_view(session, payload.lead_id, view, now=now)
-    _queue_deliveries(context, payload.lead_id, filters.facts(payload, view), now=now)
-    if isinstance(payload, LeadRoutedV1):
-        _write_back(context, payload, view, now)
+    for context, payload in batch:
+        if payload.lead_id in erased:
+            continue
+        before = views.get(payload.lead_id)
+        view = filters.project(before, payload)
+        if view != before:
+            views[payload.lead_id] = changed[payload.lead_id] = view
+        _queue_deliveries(context, payload.lead_id, filters.facts(payload, view), now=now)
+        if isinstance(payload, LeadRoutedV1):
+            _write_back(context, payload, view, now)
+    repository.save_lead_views(session, changed, now=now)
 
 
 def _queue_deliveries(
@@ -102,29 +111,8 @@ def _write_back(
         log.info("crm write-back queued", provider=provider, record_id=record_id)
 
 
-@handlers.on(LeadIngestedV1)
-def on_ingested(context: HandlerContext, payload: LeadIngestedV1) -> None:
-    _fan_out(context, payload)
-
-
-@handlers.on(LeadScoredV1)
-def on_scored(context: HandlerContext, payload: LeadScoredV1) -> None:
-    _fan_out(context, payload)
-
-
-@handlers.on(LeadRoutedV1)
-def on_routed(context: HandlerContext, payload: LeadRoutedV1) -> None:
-    _fan_out(context, payload)
-
-
-@handlers.on(LeadSlaV1)
-def on_sla(context: HandlerContext, payload: LeadSlaV1) -> None:
-    _fan_out(context, payload)
-
-
-@handlers.on(LeadFeedbackV1)
-def on_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
-    _fan_out(context, payload)
+for _public in (LeadIngestedV1, LeadScoredV1, LeadRoutedV1, LeadSlaV1, LeadFeedbackV1):
+    handlers.on_batch(_public)(fan_out)
 
 
 @handlers.on(LeadErasedV1)

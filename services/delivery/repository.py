@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -178,28 +178,46 @@ def subscription_filter(subscription: Subscription) -> filters.SubscriptionFilte
 
 
 def lead_view(session: Session, lead_id: uuid.UUID) -> filters.LeadView | None:
+    return lead_views(session, {lead_id}).get(lead_id)
+
+
+def lead_views(
+    session: Session, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, filters.LeadView]:
+    if not lead_ids:
+        return {}
     table = _table(LeadView)
-    row = session.execute(
-        select(table.c.campaign, table.c.grade, table.c.crm_ids).where(table.c.lead_id == lead_id)
-    ).first()
-    if row is None:
-        return None
-    return filters.LeadView(campaign=row.campaign, grade=row.grade, crm_ids=dict(row.crm_ids))
-
-
-def save_lead_view(
-    session: Session, lead_id: uuid.UUID, view: filters.LeadView, *, now: datetime
-) -> None:
-    """One upsert, no ORM object: the consumer writes a view for nearly every event, and a
-    unit-of-work flush each time cost more than the rest of the handler."""
-    values = {
-        "lead_id": lead_id,
-        "campaign": view.campaign,
-        "grade": view.grade,
-        "crm_ids": dict(view.crm_ids),
-        "updated_at": now,
+    rows = session.execute(
+        select(table.c.lead_id, table.c.campaign, table.c.grade, table.c.crm_ids).where(
+            table.c.lead_id.in_(lead_ids)
+        )
+    )
+    return {
+        row.lead_id: filters.LeadView(
+            campaign=row.campaign, grade=row.grade, crm_ids=dict(row.crm_ids)
+        )
+        for row in rows
     }
-    session.execute(_upsert_lead_view(session.get_bind().dialect.name), values)
+
+
+def save_lead_views(
+    session: Session, views: Mapping[uuid.UUID, filters.LeadView], *, now: datetime
+) -> None:
+    """One upsert for them all, no ORM object: the consumer writes a view for nearly every
+    event, and a unit-of-work flush each time cost more than the rest of the handler."""
+    if not views:
+        return
+    rows = [
+        {
+            "lead_id": lead_id,
+            "campaign": view.campaign,
+            "grade": view.grade,
+            "crm_ids": dict(view.crm_ids),
+            "updated_at": now,
+        }
+        for lead_id, view in views.items()
+    ]
+    session.execute(_upsert_lead_view(session.get_bind().dialect.name), rows)
 
 
 @functools.cache
