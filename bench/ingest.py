@@ -29,7 +29,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer
 
-from bench.pipeline import CAMPAIGNS, COUNTRIES, INDUSTRIES, TITLES
+from bench.pipeline import CAMPAIGNS, COUNTRIES, INDUSTRIES, TITLES, load_client
 from services.ingest.tests.dirty import dirty_csv
 from shared.testing.kafka_tools import assign_whole_topic
 from tests.system import System
@@ -132,14 +132,15 @@ async def single(system: System, *, leads: int, senders: int = 16) -> dict[str, 
     for index in range(leads):
         queue.put_nowait(lead(index, run))
     latencies: list[float] = []
-    async with system.async_client("ingest", timeout=600) as ingest:
+    async with load_client(system, "ingest") as ingest:
 
         async def send() -> None:
             while not queue.empty():
                 item = queue.get_nowait()
                 sent = time.perf_counter()
-                response = await ingest.post("/v1/leads", json=item)
-                response.raise_for_status()
+                async with ingest.post("/v1/leads", json=item) as response:
+                    response.raise_for_status()
+                    await response.read()
                 latencies.append(time.perf_counter() - sent)
 
         started = time.perf_counter()
