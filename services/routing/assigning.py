@@ -9,8 +9,8 @@ this module only loads what they need, takes the locks and stores what they deci
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from prometheus_client import Counter
@@ -204,16 +204,45 @@ def _with_prefix(decision: Decision, prefix: str | None) -> Decision:
 # ---------------------------------------------------------------- leads.scored
 
 
+@dataclass
+class ScoredLeads:
+    """What routing a run of ``leads.scored`` records reads up front, with a statement each
+    rather than a statement a record: the erased among the leads (their erasure turns held),
+    their rows (locked, in key order) and the feedback that waits for their assignment.
+    Records of the run add the leads they create, so a lead twice in a run is found."""
+
+    erased: set[uuid.UUID]
+    leads: dict[uuid.UUID, RoutedLeadRow]
+    pending: dict[uuid.UUID, list[FeedbackRow]]
+
+    @classmethod
+    def read(cls, session: Session, lead_ids: Collection[uuid.UUID]) -> ScoredLeads:
+        erased = ERASURES.hold_many(session, lead_ids)
+        live = set(lead_ids) - erased
+        return cls(
+            erased,
+            repository.lock_leads(session, lead_ids=live),
+            repository.pending_feedback_of(session, lead_ids=live),
+        )
+
+
 def on_lead_scored(
-    session: Session, *, payload: LeadScoredV1, now: datetime, emit: Emit
+    session: Session,
+    *,
+    payload: LeadScoredV1,
+    now: datetime,
+    emit: Emit,
+    read: ScoredLeads | None = None,
 ) -> AssignmentRow | None:
     """Keep the lead's latest facts; route it if it is new, or if the new score calls for
-    it (out of nurture on a grade rise, out of a queue when someone can take it now)."""
-    if ERASURES.hold(session, payload.lead_id):
+    it (out of nurture on a grade rise, out of a queue when someone can take it now).
+    ``read``: what was read for the run of records this one is in (else read for it)."""
+    read = read or ScoredLeads.read(session, [payload.lead_id])
+    if payload.lead_id in read.erased:
         log.info("score of an erased lead ignored", lead_id=str(payload.lead_id))
         return None
     snapshot = payload.lead
-    lead = repository.lock_lead(session, lead_id=payload.lead_id)
+    lead = read.leads.get(payload.lead_id)
     if lead is not None and payload.scored_at < lead.scored_at:
         log.info("older score ignored", lead_id=str(payload.lead_id))
         return None
@@ -222,6 +251,7 @@ def on_lead_scored(
             lead_id=payload.lead_id, grade=payload.grade, scored_at=now, updated_at=now
         )
         session.add(lead)
+        read.leads[payload.lead_id] = lead
     lead.grade = payload.grade
     lead.previous_grade = payload.previous_grade
     lead.country = snapshot.country
@@ -271,7 +301,15 @@ def on_lead_scored(
         previous=current,
         ended_reason="rerouted" if current is not None else None,
     )
-    _apply_pending(session, lead=lead, assignment=assignment, config=config, now=now, emit=emit)
+    _apply_pending(
+        session,
+        lead=lead,
+        assignment=assignment,
+        config=config,
+        now=now,
+        emit=emit,
+        pending=read.pending.get(lead.lead_id, []),
+    )
     return assignment
 
 
@@ -348,8 +386,15 @@ def _apply_pending(
     config: RoutingConfig,
     now: datetime,
     emit: Emit,
+    pending: list[FeedbackRow] | None = None,
 ) -> None:
-    for feedback in repository.pending_feedback(session, lead_id=lead.lead_id):
+    """Apply the feedback that waited for the lead's assignment (``pending``: as read
+    before, else read now)."""
+    if pending is None:
+        pending = repository.pending_feedback(session, lead_id=lead.lead_id)
+    for feedback in pending:
+        if feedback.assignment_id is not None:
+            continue  # applied meanwhile, by an earlier record of the same run
         current = session.get(AssignmentRow, lead.current_assignment_id)
         if current is None or not _applies_to(feedback, current, config):
             continue

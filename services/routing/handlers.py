@@ -15,6 +15,9 @@ An erasure (``leads.erased``) is applied as of the clock: see :func:`assigning.o
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
 from services.routing import assigning
 from services.routing.clock import Clock
 from shared.contracts import EventPayload, LeadErasedV1, LeadFeedbackV1, LeadScoredV1
@@ -24,14 +27,17 @@ from shared.kafka.consumer import HandlerContext, Handlers
 def build_handlers(clock: Clock) -> Handlers:
     handlers = Handlers()
 
-    @handlers.on(LeadScoredV1)
-    def route_scored_lead(context: HandlerContext, payload: LeadScoredV1) -> None:
-        now = min(clock(), payload.scored_at)
-
-        def emit(event: EventPayload) -> None:
-            context.emit(event, time=now)
-
-        assigning.on_lead_scored(context.session, payload=payload, now=now, emit=emit)
+    @handlers.on_batch(LeadScoredV1)
+    def route_scored_leads(batch: Sequence[tuple[HandlerContext, LeadScoredV1]]) -> None:
+        """A run of records: the leads' erasure turns, rows and waiting feedback read for
+        them all at once (:class:`assigning.ScoredLeads`), then each routed in order."""
+        session = batch[0][0].session
+        read = assigning.ScoredLeads.read(session, [payload.lead_id for _, payload in batch])
+        for context, payload in batch:
+            now = min(clock(), payload.scored_at)
+            assigning.on_lead_scored(
+                session, payload=payload, now=now, emit=_emitter(context, now), read=read
+            )
 
     @handlers.on(LeadFeedbackV1)
     def record_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
@@ -49,3 +55,10 @@ def build_handlers(clock: Clock) -> Handlers:
         assigning.on_erased(context.session, payload=payload, now=clock())
 
     return handlers
+
+
+def _emitter(context: HandlerContext, now: datetime) -> Callable[[EventPayload], None]:
+    def emit(event: EventPayload) -> None:
+        context.emit(event, time=now)
+
+    return emit

@@ -9,7 +9,7 @@ SQLite a write transaction holds the whole database (``BEGIN IMMEDIATE``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -233,6 +233,39 @@ def lead_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
 
 def pending_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
     return list(session.execute(_PENDING_FEEDBACK, {"lead_id": lead_id}).scalars())
+
+
+def pending_feedback_of(
+    session: Session, *, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, list[FeedbackRow]]:
+    """:func:`pending_feedback` of many leads in one query, by lead, each in its order."""
+    if not lead_ids:
+        return {}
+    query = (
+        select(FeedbackRow)
+        .where(col(FeedbackRow.lead_id).in_(lead_ids), col(FeedbackRow.assignment_id).is_(None))
+        .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
+    )
+    pending: dict[uuid.UUID, list[FeedbackRow]] = {}
+    for feedback in session.execute(query).scalars():
+        pending.setdefault(feedback.lead_id, []).append(feedback)
+    return pending
+
+
+def lock_leads(
+    session: Session, *, lead_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, RoutedLeadRow]:
+    """:func:`lock_lead` of many leads in one query, locked in key order (two transactions
+    with leads in common wait for each other, never deadlock)."""
+    if not lead_ids:
+        return {}
+    query = (
+        select(RoutedLeadRow)
+        .where(col(RoutedLeadRow.lead_id).in_(lead_ids))
+        .order_by(col(RoutedLeadRow.lead_id))
+        .with_for_update()
+    )
+    return {lead.lead_id: lead for lead in session.execute(query).scalars()}
 
 
 def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
