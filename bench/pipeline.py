@@ -73,7 +73,7 @@ def machine_busy_seconds() -> float:
 
 def cpu_seconds_by_command(commands: Iterable[str]) -> dict[str, float]:
     """CPU time so far of every process of each command (``java``: the broker, ``postgres``:
-    the server and its backends); a process that ended meanwhile is not counted."""
+    the server and its backends), with that of their children that ended."""
     totals = dict.fromkeys(commands, 0.0)
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -85,8 +85,10 @@ def cpu_seconds_by_command(commands: Iterable[str]) -> dict[str, float]:
             continue  # gone meanwhile
         command = head.partition("(")[2]
         if command in totals:
+            # Its own time and its ended children's (PostgreSQL's backends come and go).
             fields = rest.split()
-            totals[command] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            ticks = sum(int(value) for value in fields[11:15])
+            totals[command] += ticks / os.sysconf("SC_CLK_TCK")
     return totals
 
 
