@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import re
 import uuid
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -19,6 +19,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from services.ingest import repository
@@ -177,13 +178,16 @@ def process_chunk(
         )
     )
     suppressed: set[int] = set()
+    issues: list[dict[str, object]] = []  # the chunk's report, inserted in one statement
     for number, each in taken:
         if each is None:
-            _refuse(session, job, row=number, issues=(ERASED_ROW,))
+            job.rejected += 1
+            issues += _issues(job, number, (ERASED_ROW,), severity="error")
             continue
         outcome = next(outcomes)
         if isinstance(outcome, Rejected):
-            _refuse(session, job, row=number, issues=outcome.issues)
+            job.rejected += 1
+            issues += _issues(job, number, outcome.issues, severity="error")
             if isinstance(outcome, Suppressed):
                 suppressed.add(number)
             continue
@@ -191,10 +195,9 @@ def process_chunk(
             job.created += 1
         else:
             job.merged += 1
-        for issue in outcome.warnings:
-            _report(
-                session, job, row=number, field=issue.field, reason=issue.reason, severity="warning"
-            )
+        issues += _issues(job, number, outcome.warnings, severity="warning")
+    if issues:
+        session.execute(insert(ImportIssue), issues)
     job.processed_rows += handled
     # Rows behind the file's position: what is still to come of it is the same.
     blank_rows(job, suppressed)
@@ -219,18 +222,20 @@ def blank_rows(job: Import, numbers: Collection[int]) -> None:
 ERASED_ROW = Issue("row", "erased on request (right to erasure) before it was imported")
 
 
-def _refuse(session: Session, job: Import, *, row: int, issues: tuple[Issue, ...]) -> None:
-    job.rejected += 1
-    for issue in issues:
-        _report(session, job, row=row, field=issue.field, reason=issue.reason, severity="error")
-
-
-def _report(
-    session: Session, job: Import, *, row: int, field: str, reason: str, severity: str
-) -> None:
-    session.add(
-        ImportIssue(import_id=job.id, row=row, field=field, reason=reason[:500], severity=severity)
-    )
+def _issues(
+    job: Import, row: int, issues: Iterable[Issue], *, severity: str
+) -> list[dict[str, object]]:
+    """Rows of ``import_issues`` (rows refused: error; values kept raw: warning)."""
+    return [
+        {
+            "import_id": job.id,
+            "row": row,
+            "field": issue.field,
+            "reason": issue.reason[:500],
+            "severity": severity,
+        }
+        for issue in issues
+    ]
 
 
 async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> None:
