@@ -81,7 +81,7 @@ def import_file(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
     from services.ingest.domain.csvfile import UnreadableFile
-    from services.ingest.imports import create_import, process_chunk, report
+    from services.ingest.imports import ImportFiles, create_import, process_chunk, report
     from services.ingest.models import TABLES
     from shared.outbox import Outbox
 
@@ -110,11 +110,11 @@ def import_file(
             TimeRemainingColumn(),
         ) as progress:
             task = progress.add_task(path.name, total=total)
-            finished = False
+            files, finished = ImportFiles(), False
             while not finished:
                 with database.transaction() as session:
                     finished = process_chunk(
-                        session, outbox, import_id=import_id, settings=settings
+                        session, outbox, import_id=import_id, settings=settings, files=files
                     )
                     done = repository.import_(session=session, import_id=import_id)
                     progress.update(task, completed=done.processed_rows if done else total)

@@ -37,7 +37,8 @@ from services.ingest.api import settings_of
 from services.ingest.auth import ApiKeyRoute
 from services.ingest.capture import forget_screening, suppression_digests
 from services.ingest.domain.email import InvalidEmail, normalize_email
-from services.ingest.domain.erasure import erase_rows, rows_of_person, scrub_utm
+from services.ingest.domain.erasure import rows_of_person, scrub_utm
+from services.ingest.imports import blank_rows
 from services.ingest.models import ERASURES, Lead, Suppression, Touchpoint
 from services.ingest.settings import IngestSettings
 from shared.contracts import LeadErasedV1, Regulation
@@ -188,7 +189,7 @@ def _erase_import_rows(
             config=settings.normalization(),
         )
         if rows:
-            job.content = erase_rows(job.content, job.delimiter or ",", rows)
+            blank_rows(job, rows)
             rows_by_import.setdefault(job.id, set()).update(rows)
     for import_id, rows in rows_by_import.items():
         for issue in repository.import_issues_of_rows(

@@ -8,20 +8,25 @@ shows progress and the report. ``leadflow import FILE`` does the same from the s
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import uuid
+from collections.abc import Collection, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import insert
 from sqlmodel import Session
 
 from services.ingest import repository
 from services.ingest.auth import ApiKeyRoute
 from services.ingest.capture import Rejected, Suppressed, capture_many
 from services.ingest.domain.csvfile import (
+    Row,
     UnreadableFile,
     count_rows,
     decode,
@@ -74,15 +79,70 @@ def create_import(
     return row
 
 
+@dataclass
+class _OpenFile:
+    """An import's file as parsed, the rows from ``position`` on still to come."""
+
+    import_id: uuid.UUID
+    content_version: int
+    position: int  # data rows taken so far: the job's processed_rows when it is right
+    rows: Iterator[Row]
+
+
+class ImportFiles:
+    """The file of the import being processed, parsed once for all its chunks.
+
+    The worker keeps one between the chunks of an import (each its own transaction): a
+    chunk reads on where the previous one stopped, instead of loading the file (megabytes)
+    and parsing it from the top again. It is used only while the database agrees, which a
+    chunk checks without loading the file: the import's committed ``processed_rows`` is
+    where it stopped, and its ``content_version`` is the one it was parsed at (an erasure
+    that blanked rows since changed it). Otherwise (a restart, a chunk that failed, an
+    erasure, another worker) the file is loaded and parsed again from the committed
+    position.
+    """
+
+    def __init__(self) -> None:
+        self._open: _OpenFile | None = None
+        self.parsed = 0  # files loaded and parsed: once per import, unless they changed
+
+    def open(self, job: Import) -> _OpenFile:
+        """The file of ``job``, its next row the first not processed. The caller owns it
+        until it gives it back (:meth:`keep`): a chunk that fails midway leaves nothing."""
+        kept, self._open = self._open, None
+        if (
+            kept is not None
+            and kept.import_id == job.id
+            and kept.content_version == job.content_version
+            and kept.position == job.processed_rows
+        ):
+            return kept
+        self.parsed += 1
+        _, rows = read(job.content, job.delimiter or ",", start=job.processed_rows)
+        return _OpenFile(job.id, job.content_version, job.processed_rows, rows)
+
+    def keep(self, file: _OpenFile, job: Import) -> None:
+        """For the next chunk: ``job`` as this chunk leaves it (if it commits)."""
+        file.position, file.content_version = job.processed_rows, job.content_version
+        self._open = file
+
+
 def process_chunk(
-    session: Session, outbox: Outbox, *, import_id: uuid.UUID, settings: IngestSettings
+    session: Session,
+    outbox: Outbox,
+    *,
+    import_id: uuid.UUID,
+    settings: IngestSettings,
+    files: ImportFiles | None = None,
 ) -> bool:
     """Capture the next chunk of rows of an import; answer whether the import is finished.
 
     The rows are captured together (:func:`capture_many`), each as if on its own: a bad
     row is reported and never aborts the file. A row of
     a person erased on request is refused and blanked in the stored file at once, and the
-    file is dropped when the import is finished: only the report stays.
+    file is dropped when the import is finished: only the report stays. ``files``: the
+    worker's :class:`ImportFiles`, kept from chunk to chunk (without, the file is loaded and
+    parsed for this chunk alone).
     """
     # Before the job's row is locked: an erasure under way (which blanks rows of unfinished
     # imports) goes first, and one that comes waits for this chunk.
@@ -91,9 +151,10 @@ def process_chunk(
     if job is None or job.status in ("done", "failed"):
         return True
     job.status = "running"
-    _, rows = read(job.content, job.delimiter or ",", start=job.processed_rows)
+    files = files if files is not None else ImportFiles()
+    file = files.open(job)
     taken: list[tuple[int, Submission | None]] = []  # None: an erased row
-    for row in rows:
+    for row in itertools.islice(file.rows, settings.import_chunk_rows):
         if is_erased_row(row):
             taken.append((row.number, None))
         else:
@@ -107,8 +168,6 @@ def process_chunk(
                 reference=f"{job.id}#{row.number}",
             )
             taken.append((row.number, submission))
-        if len(taken) >= settings.import_chunk_rows:
-            break
     handled = len(taken)
     outcomes = iter(
         capture_many(
@@ -119,13 +178,16 @@ def process_chunk(
         )
     )
     suppressed: set[int] = set()
+    issues: list[dict[str, object]] = []  # the chunk's report, inserted in one statement
     for number, each in taken:
         if each is None:
-            _refuse(session, job, row=number, issues=(ERASED_ROW,))
+            job.rejected += 1
+            issues += _issues(job, number, (ERASED_ROW,), severity="error")
             continue
         outcome = next(outcomes)
         if isinstance(outcome, Rejected):
-            _refuse(session, job, row=number, issues=outcome.issues)
+            job.rejected += 1
+            issues += _issues(job, number, outcome.issues, severity="error")
             if isinstance(outcome, Suppressed):
                 suppressed.add(number)
             continue
@@ -133,36 +195,47 @@ def process_chunk(
             job.created += 1
         else:
             job.merged += 1
-        for issue in outcome.warnings:
-            _report(
-                session, job, row=number, field=issue.field, reason=issue.reason, severity="warning"
-            )
+        issues += _issues(job, number, outcome.warnings, severity="warning")
+    if issues:
+        session.execute(insert(ImportIssue), issues)
     job.processed_rows += handled
-    if suppressed:
-        job.content = erase_rows(job.content, job.delimiter or ",", suppressed)
+    # Rows behind the file's position: what is still to come of it is the same.
+    blank_rows(job, suppressed)
     finished = handled < settings.import_chunk_rows or job.processed_rows >= (job.total_rows or 0)
     if finished:
         job.status = "done"
         job.finished_at = datetime.now(UTC)
         job.content = ""  # the file is not needed any more: keep no personal data for nothing
+    else:
+        files.keep(file, job)
     return finished
+
+
+def blank_rows(job: Import, numbers: Collection[int]) -> None:
+    """Blank these data rows in the stored file of an import (:func:`erase_rows`), and say
+    so by its ``content_version``: a worker that holds the file parsed loads it again."""
+    if numbers:
+        job.content = erase_rows(job.content, job.delimiter or ",", numbers)
+        job.content_version += 1
 
 
 ERASED_ROW = Issue("row", "erased on request (right to erasure) before it was imported")
 
 
-def _refuse(session: Session, job: Import, *, row: int, issues: tuple[Issue, ...]) -> None:
-    job.rejected += 1
-    for issue in issues:
-        _report(session, job, row=row, field=issue.field, reason=issue.reason, severity="error")
-
-
-def _report(
-    session: Session, job: Import, *, row: int, field: str, reason: str, severity: str
-) -> None:
-    session.add(
-        ImportIssue(import_id=job.id, row=row, field=field, reason=reason[:500], severity=severity)
-    )
+def _issues(
+    job: Import, row: int, issues: Iterable[Issue], *, severity: str
+) -> list[dict[str, object]]:
+    """Rows of ``import_issues`` (rows refused: error; values kept raw: warning)."""
+    return [
+        {
+            "import_id": job.id,
+            "row": row,
+            "field": issue.field,
+            "reason": issue.reason[:500],
+            "severity": severity,
+        }
+        for issue in issues
+    ]
 
 
 async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> None:
@@ -175,9 +248,13 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
         with runtime.db.read() as session:
             return list(repository.pending_imports(session=session))
 
+    files = ImportFiles()
+
     def chunk(import_id: uuid.UUID) -> bool:
         with runtime.db.transaction() as session:
-            return process_chunk(session, runtime.outbox, import_id=import_id, settings=settings)
+            return process_chunk(
+                session, runtime.outbox, import_id=import_id, settings=settings, files=files
+            )
 
     while not stopping.is_set():
         wake.clear()

@@ -163,6 +163,9 @@ class Import(IngestModel, table=True):
     touchpoint_type: str = Field(max_length=64)
     # The file as accepted; emptied once it is processed (only the report stays).
     content: str = Field(sa_type=Text)
+    # One more each time rows of the stored file are blanked (erasure, suppression): the
+    # import worker keeps the file parsed between chunks only while this has not changed.
+    content_version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     encoding: str | None = Field(default=None, max_length=20)
     delimiter: str | None = Field(default=None, max_length=4)
     status: str = Field(default="pending", max_length=16, index=True)

@@ -6,8 +6,10 @@ import uuid
 import zlib
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
 from services.ingest.models import (
@@ -152,8 +154,13 @@ def forms(*, session: Session) -> Sequence[Form]:
     return session.execute(select(Form).order_by(col(Form.id))).scalars().all()
 
 
+# Import.content as SQLAlchemy sees it (SQLModel types it ``str``).
+_IMPORT_CONTENT = cast("QueryableAttribute[str]", Import.content)
+
+
 def import_(*, session: Session, import_id: uuid.UUID) -> Import | None:
-    return session.get(Import, import_id)
+    """The import without its stored file (megabytes): ``content`` is loaded when read."""
+    return session.get(Import, import_id, options=[defer(_IMPORT_CONTENT)])
 
 
 def pending_imports(*, session: Session) -> Sequence[uuid.UUID]:

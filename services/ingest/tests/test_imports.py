@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from services.ingest.domain.csvfile import UnreadableFile, decode, detect_delimiter, read
-from services.ingest.imports import create_import, process_chunk
+from services.ingest.imports import ImportFiles, create_import, process_chunk
 from services.ingest.models import TABLES, Import, Lead, Touchpoint
 from services.ingest.service import DEFINITION
 from services.ingest.settings import IngestSettings
@@ -37,8 +37,8 @@ def settings(database: Database, **overrides: object) -> IngestSettings:
     )
 
 
-def run_import(database: Database, data: bytes, **overrides: object) -> uuid.UUID:
-    config = settings(database, **overrides)
+def accept(database: Database, data: bytes) -> uuid.UUID:
+    """What ``POST /v1/imports`` does: the file stored, the import pending."""
     with database.transaction() as session:
         job = create_import(
             session,
@@ -48,11 +48,18 @@ def run_import(database: Database, data: bytes, **overrides: object) -> uuid.UUI
             campaign="expo-2026",
             touchpoint_type="directory_listing",
         )
-        import_id = job.id
-    finished = False
+        return job.id
+
+
+def run_import(database: Database, data: bytes, **overrides: object) -> uuid.UUID:
+    config = settings(database, **overrides)
+    import_id = accept(database, data)
+    files, finished = ImportFiles(), False
     while not finished:
         with database.transaction() as session:
-            finished = process_chunk(session, OUTBOX, import_id=import_id, settings=config)
+            finished = process_chunk(
+                session, OUTBOX, import_id=import_id, settings=config, files=files
+            )
     return import_id
 
 

@@ -1,0 +1,272 @@
+"""An import in many chunks, each its own transaction: the worker parses the file once and
+reads on from chunk to chunk, and parses it again whenever the database says what it holds
+is not right any more (a restart, a failed chunk, another worker, an erasure)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from services.ingest import imports, repository
+from services.ingest.capture import capture_many
+from services.ingest.domain.erasure import ERASED_CELL
+from services.ingest.erasure import erase_person
+from services.ingest.imports import ERASED_ROW, ImportFiles, process_chunk
+from services.ingest.models import Import
+from services.ingest.service import DEFINITION
+from services.ingest.tests.conftest import outbox_events
+from services.ingest.tests.dirty import dirty_csv
+from services.ingest.tests.test_imports import OUTBOX, accept, settings
+from shared.db import Database
+from shared.db.migrate import downgrade, drift, upgrade
+from shared.testing.pytest_plugin import DatabaseFactory
+
+# The dirty list, and after it rows the reader must keep its place in: a quoted cell over
+# two lines, blank lines, a row of spaces.
+TAIL = (
+    'Firma 1 GmbH;Jörg;Weiß;multi.line@firma1.de;;UK;CEO;10-50;"Stand 4\r\nHalle 2"\r\n'
+    "\r\n"
+    " ; ; ; ; ; ; ; ; \r\n"
+    "Firma 2 GmbH;Jörg;Weiß;last.row@firma2.de;;UK;CEO;10-50;\r\n"
+)
+DATA = dirty_csv(300)[0] + TAIL.encode("cp1252")
+ROWS = 302
+CHUNK = 7
+
+
+@pytest.fixture
+def other_database(db_backend: str, database_factory: DatabaseFactory) -> Iterator[Database]:
+    """A second, empty database of the same kind: an import done another way, side by side."""
+    database = database_factory.create(db_backend, DEFINITION)
+    try:
+        yield database
+    finally:
+        database_factory.drop(database)
+
+
+def chunk(database: Database, import_id: uuid.UUID, files: ImportFiles, **overrides: Any) -> bool:
+    """What the worker does for one chunk: one transaction."""
+    config = settings(database, **{"import_chunk_rows": CHUNK, **overrides})
+    with database.transaction() as session:
+        return process_chunk(session, OUTBOX, import_id=import_id, settings=config, files=files)
+
+
+def to_the_end(database: Database, import_id: uuid.UUID, files: ImportFiles) -> None:
+    while not chunk(database, import_id, files):
+        pass
+
+
+def outcome(database: Database, import_id: uuid.UUID) -> dict[str, Any]:
+    """What an import did, by row: comparable across databases (no ids)."""
+    with database.read() as session:
+        job = repository.import_(session=session, import_id=import_id)
+        assert job is not None
+        issues = repository.import_issues(session=session, import_id=import_id, limit=10_000)
+        figures: dict[str, Any] = {
+            "job": (job.status, job.total_rows, job.processed_rows, job.content),
+            "counts": (job.created, job.merged, job.rejected),
+            "issues": [(i.row, i.field, i.reason, i.severity) for i in issues],
+        }
+    figures["events"] = [
+        (
+            int(e["touchpoint"]["reference"].partition("#")[2]),
+            e["change"],
+            e["lead"]["email"],
+            e["lead"]["phone"],
+            e["lead"]["attributes"],
+        )
+        for e in outbox_events(database)
+    ]
+    return figures
+
+
+def in_one_chunk(database: Database) -> dict[str, Any]:
+    """The reference: the whole file in one chunk, nothing kept between chunks."""
+    import_id = accept(database, DATA)
+    assert chunk(database, import_id, ImportFiles(), import_chunk_rows=10_000)
+    return outcome(database, import_id)
+
+
+CONTENT = re.compile(r"\bimports\.content\b(?!_)")
+
+
+class ContentReads:
+    """The statements that read an import's stored file."""
+
+    def __init__(self, database: Database) -> None:
+        self.statements: list[str] = []
+        self.engine = database.engine
+
+    def __enter__(self) -> ContentReads:
+        event.listen(self.engine, "before_cursor_execute", self._seen)
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        event.remove(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and CONTENT.search(statement):
+            self.statements.append(statement)
+
+
+def test_a_file_in_many_chunks_is_parsed_once_and_imported_as_in_one(
+    database: Database, other_database: Database
+) -> None:
+    expected = in_one_chunk(other_database)
+    assert expected["job"] == ("done", ROWS, ROWS, "")
+    assert expected["counts"][0] > 200
+    assert expected["events"][-1][:3] == (307, "created", "last.row@firma2.de")  # line 307
+
+    import_id = accept(database, DATA)
+    files = ImportFiles()
+    with ContentReads(database) as reads:
+        to_the_end(database, import_id, files)
+    assert outcome(database, import_id) == expected
+    assert files.parsed == 1
+    assert len(reads.statements) == 1  # the first chunk; the others do not fetch the file
+
+
+def test_a_restarted_worker_resumes_where_the_last_commit_stopped(
+    database: Database, other_database: Database
+) -> None:
+    expected = in_one_chunk(other_database)
+    import_id = accept(database, DATA)
+    before = ImportFiles()
+    for _ in range(5):
+        assert not chunk(database, import_id, before)
+    with database.read() as session:
+        job = repository.import_(session=session, import_id=import_id)
+        assert job is not None
+        assert (job.status, job.processed_rows) == ("running", 5 * CHUNK)
+    after = ImportFiles()  # a new process: nothing kept
+    to_the_end(database, import_id, after)
+    assert outcome(database, import_id) == expected
+    assert (before.parsed, after.parsed) == (1, 1)
+
+
+def test_after_a_chunk_that_failed_the_file_is_parsed_again(
+    database: Database, other_database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The failed chunk took rows from the parsed file and committed nothing: reading on
+    would skip them."""
+    expected = in_one_chunk(other_database)
+    import_id = accept(database, DATA)
+    files = ImportFiles()
+    assert not chunk(database, import_id, files)
+    calls = 0
+
+    def fails_once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("the database went away")
+        return capture_many(*args, **kwargs)
+
+    monkeypatch.setattr(imports, "capture_many", fails_once)
+    assert not chunk(database, import_id, files)
+    with pytest.raises(RuntimeError, match="went away"):
+        chunk(database, import_id, files)
+    to_the_end(database, import_id, files)
+    assert outcome(database, import_id) == expected
+    assert files.parsed == 2
+
+
+def test_what_another_worker_did_meanwhile_is_not_done_again(
+    database: Database, other_database: Database
+) -> None:
+    expected = in_one_chunk(other_database)
+    import_id = accept(database, DATA)
+    first, second = ImportFiles(), ImportFiles()
+    assert not chunk(database, import_id, first)
+    assert not chunk(database, import_id, second)  # the position first holds is behind now
+    to_the_end(database, import_id, first)
+    assert outcome(database, import_id) == expected
+    assert (first.parsed, second.parsed) == (2, 1)
+
+
+ADA = "ada@analytical-engines.co.uk"
+PEOPLE = (
+    "Email,First Name,Last Name,Country\r\n"
+    f"{ADA},Ada,Lovelace,UK\r\n"  # 2: first chunk
+    "charles@analytical-engines.co.uk,Charles,Babbage,UK\r\n"  # 3
+    "mary@analytical-engines.co.uk,Mary,Somerville,UK\r\n"  # 4: second chunk
+    f"{ADA.upper()},Augusta Ada,King,UK\r\n"  # 5: Ada again
+    "john@analytical-engines.co.uk,John,Herschel,UK\r\n"  # 6: third chunk
+)
+
+
+def test_an_erasure_between_two_chunks_refuses_the_persons_later_rows_as_erased(
+    database: Database,
+) -> None:
+    import_id = accept(database, PEOPLE.encode())
+    files = ImportFiles()
+    assert not chunk(database, import_id, files, import_chunk_rows=2)
+    config = settings(database)
+    with database.transaction() as session:
+        erase_person(session, OUTBOX, email=ADA, regulation="gdpr", settings=config)
+    with database.read() as session:
+        job = session.get(Import, import_id)
+        assert job is not None
+        assert job.content_version == 1
+        assert "Augusta" not in job.content
+    to_the_end_in_twos = [chunk(database, import_id, files, import_chunk_rows=2) for _ in "ab"]
+    assert to_the_end_in_twos == [False, True]
+    report = outcome(database, import_id)
+    # Refused as blanked in the file, not let through to the suppression: the worker did not
+    # read on in the file as it had parsed it before the erasure.
+    assert [(row, field, reason) for row, field, reason, _ in report["issues"]] == [
+        (5, ERASED_ROW.field, ERASED_ROW.reason)
+    ]
+    assert report["counts"] == (4, 0, 1)
+    assert [(row, email) for row, _, email, *_ in report["events"]] == [
+        (2, ADA),
+        (3, "charles@analytical-engines.co.uk"),
+        (4, "mary@analytical-engines.co.uk"),
+        (6, "john@analytical-engines.co.uk"),
+    ]
+    assert files.parsed == 2
+
+
+def test_suppressed_rows_are_blanked_as_the_file_is_read_on(database: Database) -> None:
+    """A person erased before the import: their row is refused and blanked in the stored file
+    at once; the rest of the file is the same, so the worker reads on without parsing it
+    again."""
+    first = accept(database, PEOPLE.encode())
+    to_the_end(database, first, ImportFiles())
+    with database.transaction() as session:
+        erase_person(session, OUTBOX, email=ADA, regulation="gdpr", settings=settings(database))
+    import_id = accept(database, PEOPLE.encode())
+    files = ImportFiles()
+    assert not chunk(database, import_id, files, import_chunk_rows=2)
+    with database.read() as session:
+        job = session.get(Import, import_id)
+        assert job is not None
+        assert (job.content_version, job.content.count(ERASED_CELL)) == (1, 4)
+        assert "Lovelace" not in job.content
+        assert "Augusta" in job.content  # not read yet
+    assert [chunk(database, import_id, files, import_chunk_rows=2) for _ in "ab"] == [False, True]
+    report = outcome(database, import_id)
+    assert [(row, field) for row, field, *_ in report["issues"]] == [(2, "email"), (5, "email")]
+    assert "erased on request" in report["issues"][1][2]
+    assert files.parsed == 1
+
+
+def test_imports_under_way_when_the_version_came_go_on(database: Database) -> None:
+    """Migration 0005 gives the imports stored before it a first ``content_version``."""
+    import_id = accept(database, PEOPLE.encode())
+    files = ImportFiles()
+    assert not chunk(database, import_id, files, import_chunk_rows=2)
+    downgrade(DEFINITION.migrations_dir, database, "ingest_0004")
+    upgrade(DEFINITION.migrations_dir, database)
+    assert drift(database, DEFINITION.metadata) == []
+    with database.read() as session:
+        job = session.get(Import, import_id)
+        assert job is not None
+        assert (job.status, job.processed_rows, job.content_version) == ("running", 2, 0)
+    assert [chunk(database, import_id, files, import_chunk_rows=2) for _ in "ab"] == [False, True]
+    assert outcome(database, import_id)["counts"] == (4, 1, 0)
