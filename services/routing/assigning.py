@@ -92,9 +92,10 @@ def _decide(
     rotations = repository.lock_rotations(session, team_ids=teams, now=now)
     members = [rep.rep_id for rep in config.reps.values() if rep.team_id in teams]
     account = config.accounts.get(normalize_domain(facts.domain) or "")
-    # Counted as asked for, after a flush: the leads this transaction assigned just before
-    # (earlier records of the run) count.
-    loads = repository.CountedLoads(session, [*members, *([account.rep_id] if account else [])])
+    with session.no_autoflush:  # what changed since the last query is not about loads
+        loads = repository.open_loads(
+            session, rep_ids=[*members, *([account.rep_id] if account else [])]
+        )
     decision = decide(
         facts, config=config, rotations=rotations, loads=loads, now=now, excluded=excluded
     )

@@ -9,7 +9,7 @@ SQLite a write transaction holds the whole database (``BEGIN IMMEDIATE``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -207,11 +207,6 @@ _LEAD_FEEDBACK = (
     .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
 )
 _PENDING_FEEDBACK = _LEAD_FEEDBACK.where(col(FeedbackRow.assignment_id).is_(None))
-_OPEN_LOAD = select(func.count()).where(
-    col(AssignmentRow.rep_id) == bindparam("rep_id"),
-    col(AssignmentRow.state) == "open",
-    col(AssignmentRow.outcome) == "assigned",
-)
 _OPEN_LOADS = (
     select(col(AssignmentRow.rep_id), func.count())
     .where(
@@ -287,32 +282,6 @@ def open_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
         return {}
     rows = session.execute(_OPEN_LOADS, {"rep_ids": wanted}).all()
     return {str(rep): int(count) for rep, count in rows}
-
-
-class CountedLoads(Mapping[str, int]):
-    """Open A/B leads per rep of ``rep_ids``, each rep's counted when first asked for: a
-    decision usually needs the load of the rep whose turn it is, not of the whole team (a
-    count of every member's open leads for every lead routed grew with the open leads)."""
-
-    def __init__(self, session: Session, rep_ids: Iterable[str]) -> None:
-        self._session = session
-        self._rep_ids = frozenset(rep_ids)
-        self._counted: dict[str, int] = {}
-
-    def __getitem__(self, rep_id: str) -> int:
-        if rep_id not in self._rep_ids:
-            raise KeyError(rep_id)
-        if rep_id not in self._counted:
-            self._counted[rep_id] = self._session.execute(
-                _OPEN_LOAD, {"rep_id": rep_id}
-            ).scalar_one()
-        return self._counted[rep_id]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(sorted(self._rep_ids))
-
-    def __len__(self) -> int:
-        return len(self._rep_ids)
 
 
 def recent_leads(session: Session, *, limit: int) -> list[RoutedLeadRow]:
