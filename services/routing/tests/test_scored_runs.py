@@ -104,3 +104,19 @@ def test_a_run_routed_together_gives_what_one_by_one_gives(database: Database) -
         ("routed", "rising", "assigned", "ana", 1),  # out of nurture
         ("routed", "plain", "assigned", "ana", 1),
     ]
+
+
+def test_a_rep_at_capacity_is_passed_over_within_a_run_as_one_by_one(database: Database) -> None:
+    """Loads count the leads assigned by earlier records of the same run."""
+    standard_team(database, rep("ana", "dach", capacity=1), rep("ben", "dach", capacity=1))
+
+    def run(apply: Apply) -> list[tuple[str, str | None]]:
+        clock = FakeClock(START)
+        before = len(outbox_events(database))
+        apply(database, clock, [scored("A", lead_id=uuid.uuid4()) for _ in range(3)])
+        routed = [e for e in outbox_events(database)[before:] if isinstance(e, LeadRoutedV1)]
+        return [(event.outcome, event.rep.rep_id if event.rep else None) for event in routed]
+
+    by_run = run(together)
+    assert sorted(by_run) == [("assigned", "ana"), ("assigned", "ben"), ("queued", None)]
+    assert run(one_by_one) == [("queued", None)] * 3  # both are at capacity now
