@@ -15,7 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Index, Numeric, Text
+from sqlalchemy import JSON, BigInteger, Index, Numeric, Text, text
 from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
@@ -199,6 +199,9 @@ class RoutedLeadRow(RoutingModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
+_OPEN_ASSIGNED = "state = 'open' AND outcome = 'assigned'"
+
+
 class AssignmentRow(RoutingModel, table=True):
     """One routing decision of a lead: to a rep, a nurture program or a team queue."""
 
@@ -207,6 +210,13 @@ class AssignmentRow(RoutingModel, table=True):
         Index("ix_assignments_lead", "lead_id", "routed_at"),
         Index("ix_assignments_rep_state", "rep_id", "state"),
         Index("ix_assignments_sla", "sla_status", "sla_due_at"),
+        # The load count of every decision (repository.open_loads): open, assigned only.
+        Index(
+            "ix_assignments_open_load",
+            "rep_id",
+            postgresql_where=text(_OPEN_ASSIGNED),
+            sqlite_where=text(_OPEN_ASSIGNED),
+        ),
     )
 
     id: uuid.UUID = Field(primary_key=True)
