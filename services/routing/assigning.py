@@ -92,10 +92,9 @@ def _decide(
     rotations = repository.lock_rotations(session, team_ids=teams, now=now)
     members = [rep.rep_id for rep in config.reps.values() if rep.team_id in teams]
     account = config.accounts.get(normalize_domain(facts.domain) or "")
-    with session.no_autoflush:  # what changed since the last query is not about loads
-        loads = repository.open_loads(
-            session, rep_ids=[*members, *([account.rep_id] if account else [])]
-        )
+    loads = repository.kept_loads(
+        session, rep_ids=[*members, *([account.rep_id] if account else [])]
+    )
     decision = decide(
         facts, config=config, rotations=rotations, loads=loads, now=now, excluded=excluded
     )

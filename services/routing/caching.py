@@ -12,6 +12,12 @@ are read once in it and then kept in the session (``session.info``) until it end
   unchanged: database triggers bump it on every write to a configuration table (API,
   CSV, a script or SQL by hand: migration ``routing_0005``), so a transaction re-reads
   the configuration only after it changed, at the cost of one primary-key read.
+- **the open load of each rep it has counted** (open A/B assignments): counted once, then
+  moved by this transaction's own writes of assignments as they are flushed (mapper events
+  on ``AssignmentRow``). Loads only move under a team's round-robin lock, which the
+  transaction holds for every team it routes into; a lead closed by another transaction
+  meanwhile is seen by the next one (a rep looks busier for the rest of the batch, never
+  less busy).
 - **the round-robin state of each team it has locked**: the lock is held until the
   commit, so no one else can move it meanwhile. :func:`repository.save_rotation` moves
   the kept state, and the state each moved team ends the transaction with is written
@@ -33,13 +39,14 @@ from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import SessionTransaction, object_session
+from sqlalchemy.orm import SessionTransaction, attributes, object_session
 from sqlmodel import Session, col
 
 from services.routing.domain.model import RoutingConfig
 from services.routing.domain.round_robin import Rotation
 from services.routing.domain.sla import SlaPolicy
 from services.routing.models import (
+    AssignmentRow,
     ConfigVersionRow,
     NamedAccountRow,
     NurtureProgramRow,
@@ -72,6 +79,9 @@ class TransactionCache:
     rotations: dict[str, Rotation] = field(default_factory=dict)
     stored: dict[str, Rotation] = field(default_factory=dict)
     moved_at: dict[str, datetime] = field(default_factory=dict)
+    # Open A/B assignments per rep counted so far, as the database has them with this
+    # transaction's flushed writes (kept up to date by the AssignmentRow events below).
+    loads: dict[str, int] = field(default_factory=dict)
     # A configuration row was written in this transaction: what it reads of the
     # configuration from then on is its own, uncommitted, and is kept for it alone.
     wrote_config: bool = False
@@ -84,6 +94,7 @@ class TransactionCache:
             rotations=dict(self.rotations),
             stored=dict(self.stored),
             moved_at=dict(self.moved_at),
+            loads=dict(self.loads),
             savepoints={},
         )
 
@@ -184,3 +195,47 @@ def _config_written(mapper: Any, connection: Any, target: Any) -> None:
 for _row in CONFIG_ROWS:
     for _name in ("after_insert", "after_update", "after_delete"):
         event.listen(_row, _name, _config_written)
+
+
+def _counts(state: Any, outcome: Any) -> bool:
+    """An assignment that counts in its rep's open load."""
+    return bool(state == "open" and outcome == "assigned")
+
+
+def _move_load(target: Any, rep_id: Any, by: int) -> None:
+    session = object_session(target)
+    if session is None or rep_id is None:
+        return
+    cache = _current(session)  # type: ignore[arg-type]
+    if cache is not None and rep_id in cache.loads:
+        cache.loads[rep_id] += by
+
+
+def _before(target: Any, name: str) -> Any:
+    """The attribute's value before this flush (its history is still there in the event)."""
+    history = attributes.get_history(target, name)
+    if history.deleted:
+        return history.deleted[0]
+    return history.unchanged[0] if history.unchanged else getattr(target, name)
+
+
+def _assignment_inserted(mapper: Any, connection: Any, target: AssignmentRow) -> None:
+    if _counts(target.state, target.outcome):
+        _move_load(target, target.rep_id, +1)
+
+
+def _assignment_updated(mapper: Any, connection: Any, target: AssignmentRow) -> None:
+    if _counts(_before(target, "state"), _before(target, "outcome")):
+        _move_load(target, _before(target, "rep_id"), -1)
+    if _counts(target.state, target.outcome):
+        _move_load(target, target.rep_id, +1)
+
+
+def _assignment_deleted(mapper: Any, connection: Any, target: AssignmentRow) -> None:
+    if _counts(_before(target, "state"), _before(target, "outcome")):
+        _move_load(target, _before(target, "rep_id"), -1)
+
+
+event.listen(AssignmentRow, "after_insert", _assignment_inserted)
+event.listen(AssignmentRow, "after_update", _assignment_updated)
+event.listen(AssignmentRow, "after_delete", _assignment_deleted)

@@ -275,6 +275,19 @@ def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
     return frozenset(str(rep) for rep in session.execute(query).scalars())
 
 
+def kept_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
+    """:func:`open_loads`, each rep counted once per transaction and then kept up to date by
+    the transaction's own writes (:mod:`services.routing.caching`): a decision needs every
+    team member's load, and counting them for every lead grew with the open leads."""
+    session.flush()  # this transaction's pending assignments count
+    kept = caching.of(session).loads
+    missing = sorted(set(rep_ids) - kept.keys())
+    if missing:
+        counted = open_loads(session, rep_ids=missing)
+        kept.update({rep_id: counted.get(rep_id, 0) for rep_id in missing})
+    return {rep_id: kept[rep_id] for rep_id in rep_ids}
+
+
 def open_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
     """Open A/B leads per rep: assigned to them and not yet closed or handed on."""
     wanted = sorted(set(rep_ids))

@@ -15,6 +15,7 @@ from sqlmodel import col
 
 from services.routing import assigning, caching, repository
 from services.routing.models import (
+    AssignmentRow,
     ConfigVersionRow,
     NamedAccountRow,
     NurtureProgramRow,
@@ -318,3 +319,60 @@ async def test_a_change_through_the_api_is_seen_by_the_next_lead(
     with database.read() as session:
         stored = session.execute(select(col(ConfigVersionRow.version))).scalar()
     assert stored == version(database)
+
+
+# ---------------------------------------------------------------- open loads kept
+
+
+def test_loads_are_counted_once_a_transaction_and_moved_by_its_own_writes(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ana takes one lead at a time: the lead she takes counts at once, the one closed
+    in the same transaction frees her at once, and the team's loads are counted once."""
+    standard_team(database, rep("ana", "dach", capacity=1))
+    counts: list[list[str]] = []
+    counted = repository.open_loads
+
+    def counting(session: Any, *, rep_ids: Any) -> dict[str, int]:
+        counts.append(sorted(rep_ids))
+        return counted(session, rep_ids=rep_ids)
+
+    monkeypatch.setattr(repository, "open_loads", counting)
+    with database.transaction() as session:
+        first = assigning.on_lead_scored(session, payload=scored("A"), now=START, emit=Recorder())
+        assert (first or _none()).rep_id == "ana"
+        full = assigning.on_lead_scored(session, payload=scored("A"), now=START, emit=Recorder())
+        assert (full or _none()).outcome == "queued"
+        (first or _none()).state = "closed"  # as feedback closes it
+        freed = assigning.on_lead_scored(session, payload=scored("A"), now=START, emit=Recorder())
+        assert (freed or _none()).rep_id == "ana"
+    assert counts == [["ana"]]
+    with database.read() as session:
+        assert repository.open_loads(session, rep_ids=["ana"]) == {"ana": 1}
+
+
+def test_loads_go_back_with_a_savepoint_rolled_back(database: Database) -> None:
+    standard_team(database, rep("ana", "dach", capacity=1))
+    with database.transaction() as session:
+        assert repository.kept_loads(session, rep_ids=["ana"]) == {"ana": 0}
+        with pytest.raises(RolledBack):
+            _take_then_roll_back(session)
+        assert repository.kept_loads(session, rep_ids=["ana"]) == {"ana": 0}
+        again = assigning.on_lead_scored(session, payload=scored("A"), now=START, emit=Recorder())
+        assert (again or _none()).rep_id == "ana"
+
+
+def test_a_new_transaction_counts_the_loads_anew(database: Database) -> None:
+    standard_team(database, rep("ana", "dach", capacity=1))
+    assert (route(database, scored("A"), START) or _none()).rep_id == "ana"
+    with database.transaction() as session:
+        session.execute(update(AssignmentRow).values(state="closed"))  # by hand, in SQL
+    assert (route(database, scored("A"), START) or _none()).rep_id == "ana"
+
+
+def _take_then_roll_back(session: Any) -> None:
+    with session.begin_nested():
+        taken = assigning.on_lead_scored(session, payload=scored("A"), now=START, emit=Recorder())
+        assert (taken or _none()).rep_id == "ana"
+        assert repository.kept_loads(session, rep_ids=["ana"]) == {"ana": 1}
+        raise RolledBack
