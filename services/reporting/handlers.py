@@ -12,12 +12,16 @@ either. The lead id is remembered as erased.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from services.reporting import repository
 from services.reporting.models import (
     ERASURES,
     AssignmentFact,
     FeedbackFact,
     GradeFact,
+    ReportingModel,
     SlaFact,
     TouchpointFact,
 )
@@ -34,106 +38,103 @@ from shared.kafka.consumer import HandlerContext, Handlers
 handlers = Handlers()
 
 
-@handlers.on(LeadIngestedV1)
-def record_touchpoint(context: HandlerContext, payload: LeadIngestedV1) -> None:
+def touchpoint_fact(context: HandlerContext, payload: LeadIngestedV1) -> dict[str, Any]:
     lead, touchpoint = payload.lead, payload.touchpoint
-    repository.add_fact(
-        session=context.session,
-        model=TouchpointFact,
-        values={
-            "touchpoint_id": touchpoint.touchpoint_id,
-            "event_id": context.event.id,
-            "lead_id": payload.lead_id,
-            "change": payload.change,
-            "type": touchpoint.type,
-            "door": touchpoint.door,
-            "source": touchpoint.source,
-            "campaign": touchpoint.campaign,
-            "occurred_at": touchpoint.occurred_at,
-            "lead_created_at": lead.created_at,
-            "lead_source": lead.source,
-            "lead_campaign": lead.campaign,
-            "country": lead.country,
-            "region": lead.region,
-            "vertical": lead.company.vertical,
-        },
-    )
+    return {
+        "touchpoint_id": touchpoint.touchpoint_id,
+        "event_id": context.event.id,
+        "lead_id": payload.lead_id,
+        "change": payload.change,
+        "type": touchpoint.type,
+        "door": touchpoint.door,
+        "source": touchpoint.source,
+        "campaign": touchpoint.campaign,
+        "occurred_at": touchpoint.occurred_at,
+        "lead_created_at": lead.created_at,
+        "lead_source": lead.source,
+        "lead_campaign": lead.campaign,
+        "country": lead.country,
+        "region": lead.region,
+        "vertical": lead.company.vertical,
+    }
 
 
-@handlers.on(LeadScoredV1)
-def record_grade(context: HandlerContext, payload: LeadScoredV1) -> None:
-    repository.add_fact(
-        session=context.session,
-        model=GradeFact,
-        values={
-            "event_id": context.event.id,
-            "lead_id": payload.lead_id,
-            "grade": payload.grade,
-            "touchpoint_id": payload.touchpoint_id,
-            "scored_at": payload.scored_at,
-        },
-    )
+def grade_fact(context: HandlerContext, payload: LeadScoredV1) -> dict[str, Any]:
+    return {
+        "event_id": context.event.id,
+        "lead_id": payload.lead_id,
+        "grade": payload.grade,
+        "touchpoint_id": payload.touchpoint_id,
+        "scored_at": payload.scored_at,
+    }
 
 
-@handlers.on(LeadRoutedV1)
-def record_assignment(context: HandlerContext, payload: LeadRoutedV1) -> None:
-    repository.add_fact(
-        session=context.session,
-        model=AssignmentFact,
-        values={
-            "assignment_id": payload.assignment_id,
-            "event_id": context.event.id,
-            "lead_id": payload.lead_id,
-            "outcome": payload.outcome,
-            "grade": payload.grade,
-            "rep_id": payload.rep.rep_id if payload.rep else None,
-            "rep_name": payload.rep.name if payload.rep else None,
-            "team_id": payload.team_id,
-            "rule": payload.rule,
-            "sla_due_at": payload.sla_due_at,
-            "reassignment_of": payload.reassignment_of,
-            "routed_at": payload.routed_at,
-        },
-    )
+def assignment_fact(context: HandlerContext, payload: LeadRoutedV1) -> dict[str, Any]:
+    return {
+        "assignment_id": payload.assignment_id,
+        "event_id": context.event.id,
+        "lead_id": payload.lead_id,
+        "outcome": payload.outcome,
+        "grade": payload.grade,
+        "rep_id": payload.rep.rep_id if payload.rep else None,
+        "rep_name": payload.rep.name if payload.rep else None,
+        "team_id": payload.team_id,
+        "rule": payload.rule,
+        "sla_due_at": payload.sla_due_at,
+        "reassignment_of": payload.reassignment_of,
+        "routed_at": payload.routed_at,
+    }
 
 
-@handlers.on(LeadSlaV1)
-def record_sla(context: HandlerContext, payload: LeadSlaV1) -> None:
-    repository.add_fact(
-        session=context.session,
-        model=SlaFact,
-        values={
-            "event_id": context.event.id,
-            "lead_id": payload.lead_id,
-            "assignment_id": payload.assignment_id,
-            "status": payload.status,
-            "rep_id": payload.rep_id,
-            "team_id": payload.team_id,
-            "due_at": payload.due_at,
-            "occurred_at": payload.occurred_at,
-        },
-    )
+def sla_fact(context: HandlerContext, payload: LeadSlaV1) -> dict[str, Any]:
+    return {
+        "event_id": context.event.id,
+        "lead_id": payload.lead_id,
+        "assignment_id": payload.assignment_id,
+        "status": payload.status,
+        "rep_id": payload.rep_id,
+        "team_id": payload.team_id,
+        "due_at": payload.due_at,
+        "occurred_at": payload.occurred_at,
+    }
 
 
-@handlers.on(LeadFeedbackV1)
-def record_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
-    repository.add_fact(
-        session=context.session,
-        model=FeedbackFact,
-        values={
-            "event_id": context.event.id,
-            "lead_id": payload.lead_id,
-            "status": payload.status,
-            "rejection_reason": payload.rejection_reason,
-            "opportunity_id": payload.opportunity_id,
-            "amount_cents": (
-                repository.to_cents(payload.amount) if payload.amount is not None else None
-            ),
-            "currency": payload.currency,
-            "source": payload.source,
-            "occurred_at": payload.occurred_at,
-        },
-    )
+def feedback_fact(context: HandlerContext, payload: LeadFeedbackV1) -> dict[str, Any]:
+    return {
+        "event_id": context.event.id,
+        "lead_id": payload.lead_id,
+        "status": payload.status,
+        "rejection_reason": payload.rejection_reason,
+        "opportunity_id": payload.opportunity_id,
+        "amount_cents": (
+            repository.to_cents(payload.amount) if payload.amount is not None else None
+        ),
+        "currency": payload.currency,
+        "source": payload.source,
+        "occurred_at": payload.occurred_at,
+    }
+
+
+def _facts_of(
+    model: type[ReportingModel], fact: Callable[[HandlerContext, Any], dict[str, Any]]
+) -> Callable[[Sequence[tuple[HandlerContext, Any]]], None]:
+    """The batch handler of a type: a run of its records inserted as facts in one statement."""
+
+    def record(batch: Sequence[tuple[HandlerContext, Any]]) -> None:
+        rows = [fact(context, payload) for context, payload in batch]
+        repository.add_facts(session=batch[0][0].session, model=model, rows=rows)
+
+    return record
+
+
+for _payload, _model, _fact in (
+    (LeadIngestedV1, TouchpointFact, touchpoint_fact),
+    (LeadScoredV1, GradeFact, grade_fact),
+    (LeadRoutedV1, AssignmentFact, assignment_fact),
+    (LeadSlaV1, SlaFact, sla_fact),
+    (LeadFeedbackV1, FeedbackFact, feedback_fact),
+):
+    handlers.on_batch(_payload)(_facts_of(_model, _fact))
 
 
 @handlers.on(LeadErasedV1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
@@ -49,15 +50,19 @@ def from_cents(cents: int) -> Decimal:
 # ---------------------------------------------------------------------------- facts
 
 
-def add_fact(*, session: Session, model: type[ReportingModel], values: dict[str, Any]) -> None:
-    """Insert one fact unless a row with its key is already there.
+def add_facts(
+    *, session: Session, model: type[ReportingModel], rows: Sequence[dict[str, Any]]
+) -> None:
+    """Insert the facts in one statement, each unless a row with its key is already there
+    (or comes earlier in ``rows``).
 
     The consumer already skips event ids it has processed; this also makes a fact that
     reaches the read model twice by another road (a rebuild running beside the live
     consumer, an event re-published under a new id) a no-op.
     """
-    dialect = session.get_bind().dialect.name
-    session.execute(_insert_if_new(dialect, model), values)
+    if rows:
+        dialect = session.get_bind().dialect.name
+        session.execute(_insert_if_new(dialect, model), list(rows))
 
 
 @functools.cache
