@@ -15,6 +15,7 @@ offsets is still the live consumer's to handle.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -57,6 +58,7 @@ def apply_event(session: Session, event: Event[EventPayload], *, topic: str = ""
 def _apply_records(
     session: Session, records: Sequence[Record], names: TopicNames, report: RebuildReport
 ) -> None:
+    decoded: list[tuple[Event[EventPayload], str]] = []
     for record in records:
         report.records += 1
         try:
@@ -65,9 +67,32 @@ def _apply_records(
             report.skipped += 1
             log.warning("rebuild skips a malformed record", topic=record.topic, error=str(error))
             continue
+        decoded.append((event, names.logical(record.topic)))
+    for _, run in itertools.groupby(decoded, key=lambda pair: type(pair[0].data)):
+        _apply_run(session, list(run), report)
+
+
+def _apply_run(
+    session: Session, run: list[tuple[Event[EventPayload], str]], report: RebuildReport
+) -> None:
+    """Consecutive events of one type through the live consumer's batch handler, in one
+    savepoint; should it fail, one savepoint per event, so that a refused one is skipped
+    alone."""
+    batch_handler = handlers.get_batch(type(run[0][0].data))
+    if batch_handler is not None and len(run) > 1:
+        contexts = [HandlerContext(session, event, OUTBOX, topic, 0, 0) for event, topic in run]
         try:
             with session.begin_nested():
-                applied = apply_event(session, event, topic=names.logical(record.topic))
+                batch_handler([(context, context.event.data) for context in contexts])
+        except Exception:
+            pass  # which one is at fault is found one by one below
+        else:
+            report.applied += len(run)
+            return
+    for event, topic in run:
+        try:
+            with session.begin_nested():
+                applied = apply_event(session, event, topic=topic)
         except Exception as error:
             report.skipped += 1
             log.warning("rebuild skips a record its handler refused", error=repr(error))

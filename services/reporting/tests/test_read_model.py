@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
+from sqlmodel import col
 from typer.testing import CliRunner
 
 from services.reporting import repository
@@ -17,8 +18,8 @@ from services.reporting.domain.filters import Filters
 from services.reporting.domain.leads import build_leads
 from services.reporting.domain.report import report
 from services.reporting.handlers import handlers
-from services.reporting.models import TABLES, FeedbackFact
-from services.reporting.rebuild import OUTBOX, apply_event, rebuild
+from services.reporting.models import TABLES, FeedbackFact, GradeFact
+from services.reporting.rebuild import OUTBOX, RebuildReport, _apply_records, apply_event, rebuild
 from services.reporting.service import DEFINITION
 from services.reporting.tests import scenario
 from shared.cloudevents import Event
@@ -27,7 +28,13 @@ from shared.db import Database
 from shared.kafka.consumer import HandlerContext
 from shared.service import ServiceDefinition, ServiceRuntime
 from shared.testing import factories
-from shared.testing.kafka_tools import eventually, produce, produce_raw
+from shared.testing.kafka_tools import (
+    ConsumedRecord,
+    consumed,
+    eventually,
+    produce,
+    produce_raw,
+)
 from shared.testing.pytest_plugin import DatabaseFactory, env, running_runtime, service_settings
 from shared.topics import TopicNames, topic_for
 
@@ -224,3 +231,28 @@ def test_runs_of_records_give_the_read_model_one_by_one_gives(database: Database
     apply_in_runs(database, [each for event in events for each in (event, event)])
     assert read_model(database) == one_by_one
     assert len(one_by_one["rows"]) > 0
+
+
+def test_a_rebuild_run_with_a_refused_event_skips_that_one_alone(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A run goes through the batch handler in one savepoint; when that fails, each event
+    in a savepoint of its own: the refused one is skipped, the others applied."""
+    grades = [Event(data=factories.lead_scored(grade=g), source="/t") for g in "ABCD"]
+    refused = grades[2].id
+    add_facts = repository.add_facts
+
+    def refusing(*, session: Any, model: Any, rows: Any) -> None:
+        if any(row["event_id"] == refused for row in rows):
+            raise ValueError("refused")
+        add_facts(session=session, model=model, rows=rows)
+
+    monkeypatch.setattr(repository, "add_facts", refusing)
+    records = [*consumed(grades), ConsumedRecord("leads.scored", 0, 4, None, b"{", [])]
+    report_ = RebuildReport()
+    with database.transaction() as session:
+        _apply_records(session, records, TopicNames(""), report_)
+    assert (report_.records, report_.applied, report_.skipped) == (5, 3, 2)
+    with database.read() as session:
+        kept = session.execute(select(col(GradeFact.event_id))).scalars().all()
+    assert sorted(kept) == sorted(event.id for event in grades if event.id != refused)
