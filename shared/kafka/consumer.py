@@ -653,7 +653,9 @@ class EventConsumer:
             if highwater is None:
                 continue
             with contextlib.suppress(Exception):
-                position = await consumer.position(tp)
+                # position() waits, without end, for a partition whose position is not
+                # known yet (after a rebalance); the loop must never stop for a metric.
+                position = await asyncio.wait_for(consumer.position(tp), timeout=0.5)
                 CONSUMER_LAG.labels(
                     self.service, self.names.logical(tp.topic), str(tp.partition)
                 ).set(max(0, highwater - position))
