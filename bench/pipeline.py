@@ -56,11 +56,19 @@ def lead(index: int, run: str) -> dict[str, Any]:
     }
 
 
+def _cpu_seconds(stat_path: str, *, with_ended_children: bool = False) -> tuple[str, float]:
+    """A process's command and the CPU time it has used so far (Linux /proc), with that of
+    its ended children if asked (PostgreSQL's backends come and go)."""
+    with open(stat_path) as stat:
+        head, _, rest = stat.read().rpartition(")")
+    fields = rest.split()
+    ticks = sum(int(value) for value in fields[11 : 15 if with_ended_children else 13])
+    return head.partition("(")[2], ticks / os.sysconf("SC_CLK_TCK")
+
+
 def process_cpu_seconds(pid: int) -> float:
-    """User and system CPU time a process has used so far (Linux /proc)."""
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time a process has used so far."""
+    return _cpu_seconds(f"/proc/{pid}/stat")[1]
 
 
 def machine_busy_seconds() -> float:
@@ -79,16 +87,11 @@ def cpu_seconds_by_command(commands: Iterable[str]) -> dict[str, float]:
         if not entry.name.isdigit():
             continue
         try:
-            with open(f"/proc/{entry.name}/stat") as stat:
-                head, _, rest = stat.read().rpartition(")")
+            command, seconds = _cpu_seconds(f"/proc/{entry.name}/stat", with_ended_children=True)
         except OSError:
             continue  # gone meanwhile
-        command = head.partition("(")[2]
         if command in totals:
-            # Its own time and its ended children's (PostgreSQL's backends come and go).
-            fields = rest.split()
-            ticks = sum(int(value) for value in fields[11:15])
-            totals[command] += ticks / os.sysconf("SC_CLK_TCK")
+            totals[command] += seconds
     return totals
 
 
@@ -245,9 +248,9 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
     accepted_at: dict[str, float] = {}
     async with (
         RoutedWatcher(system.bootstrap_servers, system.topics.physical("leads.routed")) as watcher,
-        # No pool timeout: when ingest answers slower than the rate, requests queue for a
-        # connection (their latency counts from the 202, so the figure stays honest) and the
-        # rate ingest achieved is reported beside the one offered.
+        # When ingest answers slower than the rate, requests queue for a connection (their
+        # latency counts from the 202, so the figure stays honest) and the rate ingest
+        # achieved is reported beside the one offered.
         load_client(system, "ingest") as ingest,
     ):
         started = time.perf_counter()

@@ -42,12 +42,12 @@ def build_handlers(clock: Clock) -> Handlers:
     @handlers.on(LeadFeedbackV1)
     def record_feedback(context: HandlerContext, payload: LeadFeedbackV1) -> None:
         now = clock()
-
-        def emit(event: EventPayload) -> None:
-            context.emit(event, time=now)
-
         assigning.on_feedback(
-            context.session, payload=payload, event_id=context.event.id, now=now, emit=emit
+            context.session,
+            payload=payload,
+            event_id=context.event.id,
+            now=now,
+            emit=_emitter(context, now),
         )
 
     @handlers.on(LeadErasedV1)

@@ -206,7 +206,6 @@ _LEAD_FEEDBACK = (
     .where(col(FeedbackRow.lead_id) == bindparam("lead_id"))
     .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
 )
-_PENDING_FEEDBACK = _LEAD_FEEDBACK.where(col(FeedbackRow.assignment_id).is_(None))
 _OPEN_LOADS = (
     select(col(AssignmentRow.rep_id), func.count())
     .where(
@@ -232,13 +231,14 @@ def lead_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
 
 
 def pending_feedback(session: Session, *, lead_id: uuid.UUID) -> list[FeedbackRow]:
-    return list(session.execute(_PENDING_FEEDBACK, {"lead_id": lead_id}).scalars())
+    """The lead's feedback that waits for its assignment, in the order it happened."""
+    return pending_feedback_of(session, lead_ids=[lead_id]).get(lead_id, [])
 
 
 def pending_feedback_of(
     session: Session, *, lead_ids: Collection[uuid.UUID]
 ) -> dict[uuid.UUID, list[FeedbackRow]]:
-    """:func:`pending_feedback` of many leads in one query, by lead, each in its order."""
+    """:func:`pending_feedback` of many leads in one query, by lead."""
     if not lead_ids:
         return {}
     query = (
@@ -275,7 +275,7 @@ def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
     return frozenset(str(rep) for rep in session.execute(query).scalars())
 
 
-def kept_loads(session: Session, *, rep_ids: Iterable[str]) -> dict[str, int]:
+def kept_loads(session: Session, *, rep_ids: Collection[str]) -> dict[str, int]:
     """:func:`open_loads`, each rep counted once per transaction and then kept up to date by
     the transaction's own writes (:mod:`services.routing.caching`): a decision needs every
     team member's load, and counting them for every lead grew with the open leads."""
