@@ -4,12 +4,14 @@ a LeadIngestedV1 in the outbox, all in the caller's transaction."""
 from __future__ import annotations
 
 import bisect
+import functools
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal, TypeVar
+from decimal import Decimal
+from typing import Any, Literal, TypeVar, cast
 
 from pydantic.fields import FieldInfo
 from sqlalchemy import insert
@@ -454,7 +456,7 @@ class _Prefetched(_Lookups):
 
 
 M = TypeVar("M", bound=SQLModel)
-_BUILDERS: dict[type[Any], tuple[ClassManager[Any], dict[str, FieldInfo]]] = {}
+_BUILDERS: dict[type[Any], tuple[ClassManager[Any], dict[str, Callable[[], Any]]]] = {}
 
 
 def _row(model: type[M], **values: Any) -> M:
@@ -464,16 +466,36 @@ def _row(model: type[M], **values: Any) -> M:
     builder = _BUILDERS.get(model)
     if builder is None:
         configure_mappers()
-        optional = {n: f for n, f in model.model_fields.items() if not f.is_required()}
-        builder = _BUILDERS[model] = (manager_of_class(model), optional)
-    manager, optional = builder
-    for name, field in optional.items():
+        defaults = {
+            name: _default_of(field)
+            for name, field in model.model_fields.items()
+            if not field.is_required()
+        }
+        builder = _BUILDERS[model] = (manager_of_class(model), defaults)
+    manager, defaults = builder
+    for name, default in defaults.items():
         if name not in values:
-            values[name] = field.get_default(call_default_factory=True)
+            values[name] = default()
     row: M = manager.new_instance()
     for name, value in values.items():
         set_attribute(row, name, value)
     return row
+
+
+def _default_of(field: FieldInfo) -> Callable[[], Any]:
+    """What ``field.get_default(call_default_factory=True)`` answers, without its cost (it
+    inspects the factory's signature on every call): a factory's new value, a shared
+    immutable default as it is, and a copy of a mutable one."""
+    factory = field.default_factory
+    if factory is not None and not field.default_factory_takes_validated_data:
+        return cast(Callable[[], Any], factory)
+    if factory is None and isinstance(field.default, _IMMUTABLE):
+        default = field.default
+        return lambda: default
+    return functools.partial(field.get_default, call_default_factory=True)
+
+
+_IMMUTABLE = (type(None), bool, int, float, str, bytes, Decimal, datetime, uuid.UUID, tuple)
 
 
 def _created_at(lead: Lead) -> datetime:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 
 from services.ingest.domain.company import registrable_domain
 
@@ -166,10 +167,37 @@ def normalize_email(raw: str) -> Email:
     text = raw.strip().strip("<>").strip()
     if text.lower().startswith("mailto:"):
         text = text[len("mailto:") :].split("?", 1)[0]
-    try:
-        validated = validate_email(text, check_deliverability=False, allow_smtputf8=True)
-    except EmailNotValidError as error:
-        raise InvalidEmail(str(error)) from None
-    address = validated.normalized.lower()
-    domain = validated.domain.lower()
+    if _PLAIN_ADDRESS.fullmatch(text) and not _special_use(domain := text.rsplit("@", 1)[1]):
+        # What validate_email answers for such an address, at a tenth of its cost (it
+        # spends most of it on IDNA, which a plain ASCII domain does not need).
+        address, domain = text.lower(), domain.lower()
+    else:
+        try:
+            validated = validate_email(text, check_deliverability=False, allow_smtputf8=True)
+        except EmailNotValidError as error:
+            raise InvalidEmail(str(error)) from None
+        address = validated.normalized.lower()
+        domain = validated.domain.lower()
     return Email(address=address, domain=domain, free_mail=is_free_mail(domain))
+
+
+# The addresses nearly everyone has, which validate_email accepts as they are but for the
+# case of the domain: an unquoted ASCII local part of at most 64 characters; a domain of
+# ASCII labels, none starting or ending with a hyphen and none with two hyphens in a row
+# (which may be Punycode, decoded by validate_email), ending in an alphabetic top-level
+# domain; 254 characters in all. Anything else goes to validate_email,
+# which also gives the reason for a refusal. A property test holds the two to the same
+# answer.
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9]|-(?!-)){0,61}(?<!-)"
+_PLAIN_ADDRESS = re.compile(
+    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@)"
+    rf"{_ATOM}(?:\.{_ATOM})*@(?:{_LABEL}\.)+[A-Za-z]{{2,63}}",
+    re.ASCII,
+)
+
+
+def _special_use(domain: str) -> bool:
+    """A name reserved for special use (``.local``, ``.test`` ...), which cannot take email."""
+    name = domain.lower()
+    return any(name == each or name.endswith("." + each) for each in SPECIAL_USE_DOMAIN_NAMES)

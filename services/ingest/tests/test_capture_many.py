@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -244,3 +245,20 @@ def test_a_lead_a_concurrent_request_created_meanwhile_is_merged_into(
         emails = sorted(e for e in session.execute(select(col(Lead.email))).scalars() if e)
     assert emails == ["first@acme.com", "race@acme.com"]
     assert [e["change"] for e in outcome_events(database)] == ["created", "created", "merged"]
+
+
+def test_a_row_built_fast_is_the_row_the_model_builds() -> None:
+    """Capture builds its new rows without SQLModel's constructor; each gets the defaults the
+    model gives, and mutable ones of its own."""
+    lead_id, now = uuid.uuid4(), datetime.now(UTC)
+    built = [
+        capturing._row(Lead, id=lead_id, email="a@b.com", created_at=now, updated_at=now)
+        for _ in range(2)
+    ]
+    model = Lead(id=lead_id, email="a@b.com", created_at=now, updated_at=now)
+    for row in built:
+        assert {name: getattr(row, name) for name in Lead.model_fields} == {
+            name: getattr(model, name) for name in Lead.model_fields
+        }
+    assert built[0].attributes is not built[1].attributes
+    assert built[0].consent is not built[1].consent
