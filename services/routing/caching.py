@@ -13,11 +13,11 @@ are read once in it and then kept in the session (``session.info``) until it end
   CSV, a script or SQL by hand: migration ``routing_0005``), so a transaction re-reads
   the configuration only after it changed, at the cost of one primary-key read.
 - **the open load of each rep it has counted** (open A/B assignments): counted once, then
-  moved by this transaction's own writes of assignments as they are flushed (mapper events
-  on ``AssignmentRow``). Loads only move under a team's round-robin lock, which the
-  transaction holds for every team it routes into; a lead closed by another transaction
-  meanwhile is seen by the next one (a rep looks busier for the rest of the batch, never
-  less busy).
+  moved by this transaction's own changes of assignments as they are made (an assignment
+  added to the session, or its state, outcome or rep set: ORM events). Loads only move
+  under a team's round-robin lock, which the transaction holds for every team it routes
+  into; a lead closed by another transaction meanwhile is seen by the next one (a rep
+  looks busier for the rest of the batch, never less busy).
 - **the round-robin state of each team it has locked**: the lock is held until the
   commit, so no one else can move it meanwhile. :func:`repository.save_rotation` moves
   the kept state, and the state each moved team ends the transaction with is written
@@ -39,7 +39,8 @@ from typing import Any
 
 from sqlalchemy import event, select
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import SessionTransaction, attributes, object_session
+from sqlalchemy.orm import LoaderCallableStatus, SessionTransaction, object_session
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
 from services.routing.domain.model import RoutingConfig
@@ -79,8 +80,8 @@ class TransactionCache:
     rotations: dict[str, Rotation] = field(default_factory=dict)
     stored: dict[str, Rotation] = field(default_factory=dict)
     moved_at: dict[str, datetime] = field(default_factory=dict)
-    # Open A/B assignments per rep counted so far, as the database has them with this
-    # transaction's flushed writes (kept up to date by the AssignmentRow events below).
+    # Open A/B assignments per rep counted so far, with this transaction's changes, flushed
+    # or not (kept up to date by the AssignmentRow events below).
     loads: dict[str, int] = field(default_factory=dict)
     # A configuration row was written in this transaction: what it reads of the
     # configuration from then on is its own, uncommitted, and is kept for it alone.
@@ -211,31 +212,42 @@ def _move_load(target: Any, rep_id: Any, by: int) -> None:
         cache.loads[rep_id] += by
 
 
-def _before(target: Any, name: str) -> Any:
-    """The attribute's value before this flush (its history is still there in the event)."""
-    history = attributes.get_history(target, name)
-    if history.deleted:
-        return history.deleted[0]
-    return history.unchanged[0] if history.unchanged else getattr(target, name)
+# Loads move when an assignment is added to the session or one of the three attributes a
+# load depends on is set, not when the change is flushed: a decision then needs no flush
+# of the leads routed before it (one flush per lead was a third of routing's time), and
+# the batch's rows are written together at the end. A rep counted later is counted after a
+# flush (``repository.kept_loads``), so what was set before is in the count, never twice.
+_LOAD_ATTRIBUTES = ("state", "outcome", "rep_id")
 
 
-def _assignment_inserted(mapper: Any, connection: Any, target: AssignmentRow) -> None:
-    if _counts(target.state, target.outcome):
-        _move_load(target, target.rep_id, +1)
+def _added(session: Any, instance: Any) -> None:
+    if isinstance(instance, AssignmentRow) and _counts(instance.state, instance.outcome):
+        _move_load(instance, instance.rep_id, +1)
 
 
-def _assignment_updated(mapper: Any, connection: Any, target: AssignmentRow) -> None:
-    if _counts(_before(target, "state"), _before(target, "outcome")):
-        _move_load(target, _before(target, "rep_id"), -1)
-    if _counts(target.state, target.outcome):
-        _move_load(target, target.rep_id, +1)
+def _load_attribute_set(name: str) -> Any:
+    def moved(target: AssignmentRow, value: Any, previous: Any, initiator: Any) -> None:
+        if object_session(target) is None:
+            return  # not added yet (being built): it counts once it is
+        before = {each: getattr(target, each) for each in _LOAD_ATTRIBUTES}
+        before[name] = None if previous is LoaderCallableStatus.NO_VALUE else previous
+        after = {**before, name: value}
+        if _counts(before["state"], before["outcome"]):
+            _move_load(target, before["rep_id"], -1)
+        if _counts(after["state"], after["outcome"]):
+            _move_load(target, after["rep_id"], +1)
+
+    return moved
 
 
 def _assignment_deleted(mapper: Any, connection: Any, target: AssignmentRow) -> None:
-    if _counts(_before(target, "state"), _before(target, "outcome")):
-        _move_load(target, _before(target, "rep_id"), -1)
+    if _counts(target.state, target.outcome):
+        _move_load(target, target.rep_id, -1)
 
 
-event.listen(AssignmentRow, "after_insert", _assignment_inserted)
-event.listen(AssignmentRow, "after_update", _assignment_updated)
+event.listen(OrmSession, "transient_to_pending", _added)
+for _name in _LOAD_ATTRIBUTES:
+    event.listen(
+        getattr(AssignmentRow, _name), "set", _load_attribute_set(_name), active_history=True
+    )
 event.listen(AssignmentRow, "after_delete", _assignment_deleted)

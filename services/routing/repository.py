@@ -277,12 +277,12 @@ def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
 
 def kept_loads(session: Session, *, rep_ids: Collection[str]) -> dict[str, int]:
     """:func:`open_loads`, each rep counted once per transaction and then kept up to date by
-    the transaction's own writes (:mod:`services.routing.caching`): a decision needs every
+    the transaction's own changes (:mod:`services.routing.caching`): a decision needs every
     team member's load, and counting them for every lead grew with the open leads."""
-    session.flush()  # this transaction's pending assignments count
     kept = caching.of(session).loads
     missing = sorted(set(rep_ids) - kept.keys())
     if missing:
+        session.flush()  # this transaction's pending assignments count
         counted = open_loads(session, rep_ids=missing)
         kept.update({rep_id: counted.get(rep_id, 0) for rep_id in missing})
     return {rep_id: kept[rep_id] for rep_id in rep_ids}
