@@ -135,7 +135,10 @@ def process_chunk(
     settings: IngestSettings,
     files: ImportFiles | None = None,
 ) -> bool:
-    """Capture the next chunk of rows of an import; answer whether the import is finished.
+    """Capture the next chunk of rows of an import; answer whether this worker is done with
+    it: the import is finished, or another worker is taking a chunk of it (its transaction
+    holds the import's row; it goes on with the next chunk, and this worker with another
+    import: side by side, two workers would take the same rows twice).
 
     The rows are captured together (:func:`capture_many`), each as if on its own: a bad
     row is reported and never aborts the file. A row of
@@ -147,7 +150,7 @@ def process_chunk(
     # Before the job's row is locked: an erasure under way (which blanks rows of unfinished
     # imports) goes first, and one that comes waits for this chunk.
     repository.share_erasure_lock(session=session)
-    job = repository.import_(session=session, import_id=import_id)
+    job = repository.claim_import(session=session, import_id=import_id)
     if job is None or job.status in ("done", "failed"):
         return True
     job.status = "running"
@@ -203,6 +206,7 @@ def process_chunk(
     blank_rows(job, suppressed)
     finished = handled < settings.import_chunk_rows or job.processed_rows >= (job.total_rows or 0)
     if finished:
+        log.info("import finished", import_id=str(job.id))
         job.status = "done"
         job.finished_at = datetime.now(UTC)
         job.content = ""  # the file is not needed any more: keep no personal data for nothing
@@ -263,7 +267,6 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
                 finished = await asyncio.to_thread(chunk, import_id)
                 runtime.relay.notify()
                 if finished:
-                    log.info("import finished", import_id=str(import_id))
                     break
         if stopping.is_set():
             return
@@ -384,7 +387,7 @@ def get_import(
     session: ReadSession,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1_000,
 ) -> Response:
-    job = repository.import_(session=session, import_id=import_id)
+    job = repository.claim_import(session=session, import_id=import_id)
     if job is None:
         return problem(404, "path.import_id", f"no import {import_id}")
     return JSONResponse(report(session, job, limit=limit).model_dump(mode="json"))

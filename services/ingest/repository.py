@@ -163,6 +163,23 @@ def import_(*, session: Session, import_id: uuid.UUID) -> Import | None:
     return session.get(Import, import_id, options=[defer(_IMPORT_CONTENT)])
 
 
+def claim_import(*, session: Session, import_id: uuid.UUID) -> Import | None:
+    """The import locked for this transaction (without its stored file), or None when there
+    is none or another worker's transaction holds it: it is in their hands (they keep the
+    file parsed), not this one's, until that worker's transaction ends."""
+    return (
+        session.execute(
+            select(Import)
+            .options(defer(_IMPORT_CONTENT))
+            .where(col(Import.id) == import_id)
+            .with_for_update(skip_locked=True)
+            .execution_options(populate_existing=True)
+        )
+        .scalars()
+        .one_or_none()
+    )
+
+
 def pending_imports(*, session: Session) -> Sequence[uuid.UUID]:
     return (
         session.execute(

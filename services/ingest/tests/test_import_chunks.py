@@ -5,6 +5,7 @@ is not right any more (a restart, a failed chunk, another worker, an erasure).""
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -187,6 +188,33 @@ def test_what_another_worker_did_meanwhile_is_not_done_again(
     to_the_end(database, import_id, first)
     assert outcome(database, import_id) == expected
     assert (first.parsed, second.parsed) == (2, 1)
+
+
+def test_a_chunk_under_way_is_left_to_its_worker(
+    database: Database, other_database: Database
+) -> None:
+    """Replicas: a worker that comes to an import while another one's chunk is being
+    written leaves it at once (it would take the same rows), and the import is done once."""
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time: a second worker waits for the first")
+    expected = in_one_chunk(other_database)
+    import_id = accept(database, DATA)
+    first, second = ImportFiles(), ImportFiles()
+    config = settings(database, import_chunk_rows=CHUNK)
+    answers: list[bool] = []
+    with database.transaction() as session:
+        assert not process_chunk(session, OUTBOX, import_id=import_id, settings=config, files=first)
+        meanwhile = threading.Thread(
+            target=lambda: answers.append(chunk(database, import_id, second)), daemon=True
+        )
+        meanwhile.start()
+        meanwhile.join(timeout=30)
+        assert not meanwhile.is_alive(), "the second worker waited for the first one's chunk"
+    assert answers == [True]
+    assert second.parsed == 0
+    to_the_end(database, import_id, first)
+    assert outcome(database, import_id) == expected
+    assert first.parsed == 1
 
 
 ADA = "ada@analytical-engines.co.uk"
