@@ -146,6 +146,7 @@ def serve(
         port=settings.port,
         log_config=None,
         access_log=False,
+        timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=30,
     )
 

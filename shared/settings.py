@@ -54,6 +54,9 @@ class PlatformSettings(BaseSettings):
         return self
 
 
+KEEP_ALIVE_SECONDS = 75
+
+
 class ServiceSettings(BaseSettings):
     """Base of each service's own settings; subclasses set ``env_prefix`` and the port."""
 
@@ -74,6 +77,11 @@ class ServiceSettings(BaseSettings):
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_retention_hours: int = Field(default=72, ge=0)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # How long an idle HTTP connection is kept open. Longer than the idle timeout of the
+    # clients and load balancers in front (60 s for many), so that it is always the client
+    # that closes it: a server closing first races the client's next request on it, which
+    # then fails without an answer (uvicorn's own default is 5 s, httpx's keeps 5 s too).
+    http_keep_alive_seconds: int = Field(default=KEEP_ALIVE_SECONDS, ge=1)
     platform: PlatformSettings = Field(default_factory=PlatformSettings)
 
     @model_validator(mode="after")

@@ -34,7 +34,7 @@ from shared.kafka.admin import ensure_topics
 from shared.kafka.provision import ProvisionedKafka, kafka_bootstrap
 from shared.ports import free_port
 from shared.service import ServiceDefinition, ServiceRuntime
-from shared.settings import PlatformSettings, ServiceSettings
+from shared.settings import KEEP_ALIVE_SECONDS, PlatformSettings, ServiceSettings
 from shared.testing.postgres import LocalPostgres
 from shared.topics import CATALOG, TopicNames
 
@@ -249,10 +249,17 @@ async def running_runtime(runtime: ServiceRuntime) -> AsyncIterator[ServiceRunti
 
 @asynccontextmanager
 async def serve_app(app: Any) -> AsyncIterator[str]:
-    """Serve an ASGI app with uvicorn on 127.0.0.1 and a free port; yield its base URL."""
+    """Serve an ASGI app with uvicorn on 127.0.0.1 and a free port, idle connections kept
+    as ``leadflow serve`` keeps them; yield its base URL."""
     port = free_port()
     config = uvicorn.Config(
-        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", access_log=False
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        lifespan="on",
+        access_log=False,
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
     server = uvicorn.Server(config)
     # The test process owns its signals, not the server it hosts.
