@@ -387,7 +387,7 @@ def get_import(
     session: ReadSession,
     limit: Annotated[int, Query(ge=0, le=10_000)] = 1_000,
 ) -> Response:
-    job = repository.claim_import(session=session, import_id=import_id)
+    job = repository.import_(session=session, import_id=import_id)
     if job is None:
         return problem(404, "path.import_id", f"no import {import_id}")
     return JSONResponse(report(session, job, limit=limit).model_dump(mode="json"))

@@ -148,6 +148,24 @@ async def test_the_import_doors_accept_a_file_and_report_it(ingest: Ingest) -> N
     assert "required" in report["issues"][2]["reason"]
 
 
+async def test_progress_is_reported_while_a_chunk_is_being_written(ingest: Ingest) -> None:
+    """The worker's transaction holds the import's row while it writes a chunk; the report
+    reads past it: the progress as last committed, never a 404."""
+    response = await ingest.client.post(
+        "/v1/imports", params={"source": "directory"}, content=DIRECTORY.encode()
+    )
+    assert response.status_code == 202, response.text
+    import_id = uuid.UUID(response.json()["import_id"])
+    config = settings(ingest.database, import_chunk_rows=2)
+    with ingest.database.transaction() as session:
+        process_chunk(session, OUTBOX, import_id=import_id, settings=config, files=ImportFiles())
+        under_way = await ingest.client.get(f"/v1/imports/{import_id}")
+        assert under_way.status_code == 200, under_way.text
+        assert (under_way.json()["status"], under_way.json()["processed_rows"]) == ("pending", 0)
+    report = (await ingest.client.get(f"/v1/imports/{import_id}")).json()
+    assert (report["status"], report["processed_rows"]) == ("running", 2)
+
+
 async def test_a_file_that_cannot_be_read_is_refused_at_the_door(ingest: Ingest) -> None:
     response = await ingest.client.post(
         "/v1/imports", content=b"Name,Company\nAda,Acme\n", headers={"content-type": "text/csv"}
