@@ -56,6 +56,7 @@ from services.routing.models import (
     SlaPolicyRow,
     TeamRow,
     TerritoryRow,
+    counts_in_load,
 )
 
 KEY = "routing.transaction_cache"
@@ -198,11 +199,6 @@ for _row in CONFIG_ROWS:
         event.listen(_row, _name, _config_written)
 
 
-def _counts(state: Any, outcome: Any) -> bool:
-    """An assignment that counts in its rep's open load."""
-    return bool(state == "open" and outcome == "assigned")
-
-
 def _move_load(target: Any, rep_id: Any, by: int) -> None:
     session = object_session(target)
     if session is None or rep_id is None:
@@ -214,14 +210,15 @@ def _move_load(target: Any, rep_id: Any, by: int) -> None:
 
 # Loads move when an assignment is added to the session or one of the three attributes a
 # load depends on is set, not when the change is flushed: a decision then needs no flush
-# of the leads routed before it (one flush per lead was a third of routing's time), and
-# the batch's rows are written together at the end. A rep counted later is counted after a
-# flush (``repository.kept_loads``), so what was set before is in the count, never twice.
+# of the leads routed before it (a flush per lead, a quarter of the routing bench's
+# samples), and the batch's rows are written together at the end. A rep counted later is
+# counted after a flush (``repository.kept_loads``), so what was set before is in the
+# count, never twice.
 _LOAD_ATTRIBUTES = ("state", "outcome", "rep_id")
 
 
 def _added(session: Any, instance: Any) -> None:
-    if isinstance(instance, AssignmentRow) and _counts(instance.state, instance.outcome):
+    if isinstance(instance, AssignmentRow) and counts_in_load(instance.state, instance.outcome):
         _move_load(instance, instance.rep_id, +1)
 
 
@@ -232,16 +229,16 @@ def _load_attribute_set(name: str) -> Any:
         before = {each: getattr(target, each) for each in _LOAD_ATTRIBUTES}
         before[name] = None if previous is LoaderCallableStatus.NO_VALUE else previous
         after = {**before, name: value}
-        if _counts(before["state"], before["outcome"]):
+        if counts_in_load(before["state"], before["outcome"]):
             _move_load(target, before["rep_id"], -1)
-        if _counts(after["state"], after["outcome"]):
+        if counts_in_load(after["state"], after["outcome"]):
             _move_load(target, after["rep_id"], +1)
 
     return moved
 
 
 def _assignment_deleted(mapper: Any, connection: Any, target: AssignmentRow) -> None:
-    if _counts(target.state, target.outcome):
+    if counts_in_load(target.state, target.outcome):
         _move_load(target, target.rep_id, -1)
 
 

@@ -199,7 +199,14 @@ class RoutedLeadRow(RoutingModel, table=True):
     updated_at: datetime = Field(sa_type=UtcDateTime)
 
 
-_OPEN_ASSIGNED = "state = 'open' AND outcome = 'assigned'"
+# What counts in a rep's open load: an assignment to them, still open. One definition for
+# the partial index, the count (repository.open_loads) and the kept loads (caching).
+LOAD_STATE, LOAD_OUTCOME = "open", "assigned"
+_OPEN_ASSIGNED = f"state = '{LOAD_STATE}' AND outcome = '{LOAD_OUTCOME}'"
+
+
+def counts_in_load(state: object, outcome: object) -> bool:
+    return state == LOAD_STATE and outcome == LOAD_OUTCOME
 
 
 class AssignmentRow(RoutingModel, table=True):

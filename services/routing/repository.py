@@ -35,6 +35,8 @@ from services.routing.domain.round_robin import Rotation
 from services.routing.domain.sla import SlaPolicy
 from services.routing.holiday_calendars import Holidays
 from services.routing.models import (
+    LOAD_OUTCOME,
+    LOAD_STATE,
     AssignmentRow,
     FeedbackRow,
     NamedAccountRow,
@@ -210,8 +212,8 @@ _OPEN_LOADS = (
     select(col(AssignmentRow.rep_id), func.count())
     .where(
         col(AssignmentRow.rep_id).in_(bindparam("rep_ids", expanding=True)),
-        col(AssignmentRow.state) == "open",
-        col(AssignmentRow.outcome) == "assigned",
+        col(AssignmentRow.state) == LOAD_STATE,
+        col(AssignmentRow.outcome) == LOAD_OUTCOME,
     )
     .group_by(col(AssignmentRow.rep_id))
 )
