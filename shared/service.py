@@ -123,6 +123,8 @@ class ServiceRuntime:
                 names=self.names,
                 retry=retry,
                 max_batch=self.settings.consumer_max_batch,
+                fetch_min_bytes=self.settings.consumer_fetch_min_bytes,
+                fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
                 hooks=self.consumer_hooks,
                 on_committed=self.relay.notify,
                 client_options=self.kafka_options,

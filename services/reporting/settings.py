@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import ServiceSettings
+from shared.settings import FULL_BATCH_BYTES, ServiceSettings
 
 
 class ReportingSettings(ServiceSettings):
@@ -12,3 +12,7 @@ class ReportingSettings(ServiceSettings):
 
     service_name: str = "reporting"
     port: int = 8084
+    # The dashboard is not on the way to a rep: reporting reads in fuller batches, which
+    # costs it a second of freshness and the machine a fraction of the CPU a record.
+    consumer_fetch_min_bytes: int = FULL_BATCH_BYTES
+    consumer_fetch_max_wait_ms: int = 1_000

@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
@@ -70,6 +71,10 @@ class Record(Protocol):
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+    timestamp: int
+
+
+R = TypeVar("R", bound=Record)
 
 
 @dataclass(frozen=True)
@@ -221,6 +226,9 @@ class EventConsumer:
     names: TopicNames = field(default_factory=TopicNames)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     max_batch: int = 500
+    # fetch.min.bytes and fetch.max.wait.ms (ServiceSettings says why).
+    fetch_min_bytes: int = 1
+    fetch_max_wait_ms: int = 500
     hooks: ConsumerHooks = field(default_factory=ConsumerHooks)
     on_committed: Callable[[], None] | None = None
     topics: list[str] | None = None
@@ -246,7 +254,7 @@ class EventConsumer:
         try:
             while not stopping.is_set():
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
-                records = [record for batch in batches.values() for record in batch]
+                records = in_time_order(batches.values())
                 if records:
                     await self._process(consumer, producer, records, stopping)
                 await self._update_lag(consumer)
@@ -268,6 +276,8 @@ class EventConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=self.max_batch,
+                fetch_min_bytes=self.fetch_min_bytes,
+                fetch_max_wait_ms=self.fetch_max_wait_ms,
                 # A batch may sit behind a slow database for a while; do not get kicked out.
                 max_poll_interval_ms=600_000,
             )
@@ -659,6 +669,14 @@ class EventConsumer:
                 CONSUMER_LAG.labels(
                     self.service, self.names.logical(tp.topic), str(tp.partition)
                 ).set(max(0, highwater - position))
+
+
+def in_time_order(partitions: Iterable[Sequence[R]]) -> list[R]:
+    """One fetch's records, each partition's in its own order, interleaved by their
+    timestamps: a lead's events on several topics (routed, then feedback) are handled in the
+    order they were written, as when they come one fetch each, not partition after
+    partition."""
+    return list(heapq.merge(*partitions, key=lambda record: record.timestamp))
 
 
 def _ce_id(record: Record) -> str | None:

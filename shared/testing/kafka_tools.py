@@ -128,6 +128,7 @@ class ConsumedRecord:
     key: bytes | None
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
+    timestamp: int = 0  # milliseconds since the epoch
 
 
 def consumed(events: Sequence[Event[Any]], *, partition: int = 0) -> list[ConsumedRecord]:
@@ -141,6 +142,7 @@ def consumed(events: Sequence[Event[Any]], *, partition: int = 0) -> list[Consum
             event.key,
             event.value(),
             list(event.headers()),
+            int(event.time.timestamp() * 1000),
         )
         for offset, event in enumerate(events)
     ]

@@ -3,6 +3,7 @@ duplicates, retries, the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -256,3 +257,41 @@ async def test_when_a_commit_fails_each_record_is_isolated_and_only_its_events_a
         kafka_bootstrap_servers, names.physical("leads.scored"), count=3, timeout=3.0
     )
     assert len(scored) == 2  # one event each from the two records that passed
+
+
+async def test_a_consumer_told_to_wait_for_fuller_fetches_takes_records_that_trickle_in_together(
+    service_definition: ServiceDefinition,
+    database: Database,
+    topic_names: TopicNames,
+    kafka_bootstrap_servers: str,
+) -> None:
+    """fetch.min.bytes and fetch.max.wait.ms reach the broker: records produced apart, while
+    a fetch is held, come to the handler in one batch (with Kafka's defaults the first one
+    comes alone, as soon as it is written)."""
+    settings = service_settings(
+        service_definition,
+        database=database,
+        topic_names=topic_names,
+        bootstrap_servers=kafka_bootstrap_servers,
+        consumer_fetch_min_bytes=1 << 20,
+        consumer_fetch_max_wait_ms=3_000,
+    )
+    runtime = ServiceRuntime(service_definition, settings)
+    batches: list[list[str | None]] = []
+    runtime.consumer_hooks.after_db_commit = lambda records: batches.append(
+        [header(record.headers, "ce_id") for record in records]
+    )
+    topic = topic_names.physical("leads.ingested")
+    lead_id = uuid.uuid4()  # one partition
+    warm_up, *trickle = (
+        Event(data=factories.lead_ingested(lead_id=lead_id), source="/test") for _ in range(3)
+    )
+    async with running_runtime(runtime):
+        # Handled: the consumer is in its group and its next fetch is held at the broker.
+        await produce(kafka_bootstrap_servers, topic, [warm_up])
+        await eventually(lambda: effect_count(database, warm_up.id) == 1)
+        await produce(kafka_bootstrap_servers, topic, trickle[:1])
+        await asyncio.sleep(0.5)
+        await produce(kafka_bootstrap_servers, topic, trickle[1:])
+        await eventually(lambda: effect_count(database, trickle[-1].id) == 1, timeout=15)
+    assert batches == [[warm_up.id], [event.id for event in trickle]]
