@@ -209,26 +209,20 @@ class OutboxRelay:
 
     # ------------------------------------------------------------- database side (threads)
 
-    def _is_leader(self) -> bool:
-        if not self.db.is_postgresql:
-            return True
-        connection = self._leader_connection
-        if connection is not None:
-            try:
-                connection.execute(text("SELECT 1"))
-                return True
-            except Exception:
-                self._release_leadership()
-        connection = self.db.engine.connect()
-        acquired = connection.execute(
-            text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(self.service)}
-        ).scalar()
-        connection.commit()
-        if acquired:
+    def _leader(self) -> Connection | None:
+        """The connection holding the relay's advisory lock, taken now if it is free; None
+        while another instance holds it (PostgreSQL only)."""
+        if self._leader_connection is None:
+            connection = self.db.engine.connect()
+            acquired = connection.execute(
+                text("SELECT pg_try_advisory_lock(:key)"), {"key": _advisory_key(self.service)}
+            ).scalar()
+            connection.commit()
+            if not acquired:
+                connection.close()
+                return None
             self._leader_connection = connection
-            return True
-        connection.close()
-        return False
+        return self._leader_connection
 
     def _release_leadership(self) -> None:
         connection, self._leader_connection = self._leader_connection, None
@@ -236,11 +230,34 @@ class OutboxRelay:
             with contextlib.suppress(Exception):
                 connection.close()  # closing the session releases the advisory lock
 
+    @contextmanager
+    def _relaying(self, *, writing: bool) -> Iterator[Connection | None]:
+        """A transaction for reading or marking the outbox, None if this instance does not
+        relay. On PostgreSQL it runs on the connection that holds the lock: a statement that
+        fails there may mean that session is gone, and its lock with it, so leadership is
+        given up and taken afresh by the next cycle (a probe before each cycle would cost a
+        round trip, and a pooled connection a ping of its own)."""
+        if not self.db.is_postgresql:
+            # SQLite: one process relays; reading never waits behind a writer.
+            with (self.db.engine if writing else self.db.reader).begin() as pooled:
+                yield pooled
+            return
+        connection = self._leader()
+        if connection is None:
+            yield None
+            return
+        try:
+            yield connection
+            connection.commit()
+        except BaseException:
+            self._release_leadership()
+            raise
+
     def _fetch_pending(self) -> list[Any]:
-        if not self._is_leader():
-            return []
         outbox = self.tables.outbox
-        with self.db.reader.connect() as connection:
+        with self._relaying(writing=False) as connection:
+            if connection is None:
+                return []
             return list(
                 connection.execute(
                     select(
@@ -258,10 +275,15 @@ class OutboxRelay:
 
     def _mark_published(self, ids: list[int]) -> None:
         outbox = self.tables.outbox
-        with self.db.engine.begin() as connection:
-            connection.execute(
-                outbox.update().where(outbox.c.id.in_(ids)).values(published_at=datetime.now(UTC))
-            )
+        with self._relaying(writing=True) as connection:
+            # Only the leader fetched these rows; a lost lock leaves them pending (sent
+            # again by the next leader, dropped as duplicates by consumers).
+            if connection is not None:
+                connection.execute(
+                    outbox.update()
+                    .where(outbox.c.id.in_(ids))
+                    .values(published_at=datetime.now(UTC))
+                )
 
     def _purge_if_due(self) -> None:
         now = datetime.now(UTC)

@@ -1,15 +1,21 @@
-"""The outbox inside a transaction: written at once, or buffered and written together."""
+"""The outbox inside a transaction: written at once, or buffered and written together; the
+relay that publishes it, one instance of a service at a time."""
 
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
+from shared.cloudevents import header
 from shared.db import Database
-from shared.outbox import Outbox
+from shared.kafka.producer import create_producer
+from shared.outbox import Outbox, OutboxRelay
 from shared.testing import factories
+from shared.testing.kafka_tools import read_topic
 from shared.testing.probe.models import TABLES
+from shared.topics import TopicNames
 
 
 def rows(session: Session) -> list[str]:
@@ -52,3 +58,60 @@ def test_a_buffered_block_that_raises_writes_nothing(database: Database) -> None
             emit_then_fail(session)
         kept = outbox.add(session, factories.lead_sla())  # unbuffered again after the block
         assert rows(session) == [kept.id]
+
+
+def end_the_relays_session(database: Database) -> None:
+    """What a PostgreSQL restart or a cut connection does to the relay holding the lock:
+    its session ends, and the advisory lock with it."""
+    with database.engine.begin() as connection:
+        ended = connection.execute(
+            text(
+                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+        ).all()
+    assert len(ended) == 1
+
+
+@pytest.mark.kafka
+async def test_one_relay_of_a_service_publishes_and_another_takes_over_when_its_session_ends(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    if not database.is_postgresql:
+        pytest.skip("SQLite is one process: its relay needs no lock")
+    outbox = Outbox(TABLES, source="/test")
+    first, second = (
+        OutboxRelay(service="probe", db=database, tables=TABLES, names=topic_names)
+        for _ in range(2)
+    )
+
+    def add(count: int) -> list[str]:
+        with database.transaction() as session:
+            return [outbox.add(session, factories.lead_ingested()).id for _ in range(count)]
+
+    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay")
+    await producer.start()
+    try:
+        sent = add(2)
+        assert await first.publish_pending(producer) == 2
+        sent += add(1)
+        assert await second.publish_pending(producer) == 0  # the first holds the lock
+        assert await first.publish_pending(producer) == 1
+
+        end_the_relays_session(database)
+        sent += add(1)
+        assert await second.publish_pending(producer) == 1  # the lock was free: it leads now
+        with pytest.raises(OperationalError):
+            await first.publish_pending(producer)  # its session is gone: it gives up
+        sent += add(1)
+        assert await first.publish_pending(producer) == 0
+        assert await second.publish_pending(producer) == 1
+    finally:
+        await producer.stop()
+        for relay in (first, second):
+            relay._release_leadership()
+
+    records = await read_topic(
+        kafka_bootstrap_servers, topic_names.physical("leads.ingested"), count=6, timeout=3.0
+    )
+    assert sorted(str(header(record.headers, "ce_id")) for record in records) == sorted(sent)
