@@ -16,8 +16,8 @@ from typing import Any, Literal, TypeVar, cast
 from pydantic.fields import FieldInfo
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import class_mapper, configure_mappers
-from sqlalchemy.orm.attributes import instance_state, set_attribute
+from sqlalchemy.orm import configure_mappers
+from sqlalchemy.orm.attributes import set_attribute
 from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
 from sqlmodel import Session, SQLModel
 
@@ -449,23 +449,10 @@ class _Prefetched(_Lookups):
         self.touchpoints.append(values)
 
     def write(self) -> None:
-        """The batch's new accounts and leads in one insert each, the leads it merged into in
-        one flush, then its touchpoints in one insert."""
-        session = self.session
-        # New rows skip the unit of work, whose bookkeeping per object cost more than the
-        # insert (a sixth of a single-lead request): the session lets go of them and they
-        # are written as rows; a later query in the transaction loads them as written.
-        with session.no_autoflush:
-            created = [row for row in session.new if isinstance(row, Account | Lead)]
-            for row in created:
-                session.expunge(row)
-            for model in (Account, Lead):  # a lead refers to its account
-                rows = [_values(row) for row in created if type(row) is model]
-                if rows:
-                    session.execute(insert(model), rows)
-        session.flush()
+        """The batch's leads and accounts in one flush, then its touchpoints in one insert."""
+        self.session.flush()
         if self.touchpoints:
-            session.execute(insert(TouchpointRow), self.touchpoints)
+            self.session.execute(insert(TouchpointRow), self.touchpoints)
 
 
 M = TypeVar("M", bound=SQLModel)
@@ -493,17 +480,6 @@ def _row(model: type[M], **values: Any) -> M:
     for name, value in values.items():
         set_attribute(row, name, value)
     return row
-
-
-def _values(row: SQLModel) -> dict[str, Any]:
-    """A new row's columns, as an insert takes them (every one is set: see :func:`_row`)."""
-    state = instance_state(row)
-    return {key: state.dict[key] for key in _column_keys(type(row))}
-
-
-@functools.cache
-def _column_keys(model: type[SQLModel]) -> tuple[str, ...]:
-    return tuple(attribute.key for attribute in class_mapper(model).column_attrs)
 
 
 def _default_of(field: FieldInfo) -> Callable[[], Any]:

@@ -207,39 +207,6 @@ def test_a_batch_of_the_same_person_again_and_again_is_one_lead(
     assert counts == [1, 2, 3, 4, 5]
 
 
-def test_rows_a_batch_created_are_merged_into_by_the_next_batch_of_its_transaction(
-    database: Database, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A batch writes its new leads and accounts as plain inserts, outside the session's
-    unit of work: a later batch of the same transaction (a group commit) finds them, and
-    its changes to them are written, once."""
-    no_second_pass(monkeypatch)
-    config = settings(database)
-    with database.transaction() as session:
-        [first] = capture_many(
-            session,
-            OUTBOX,
-            submissions=submissions([{"email": "ada@acme.com", "company": "Acme"}]),
-            settings=config,
-        )
-        [again] = capture_many(
-            session,
-            OUTBOX,
-            submissions=submissions([{"email": "ada@acme.com", "title": "CTO"}]),
-            settings=config,
-        )
-    assert isinstance(first, Captured)
-    assert isinstance(again, Captured)
-    assert (first.change, again.change) == ("created", "merged")
-    assert again.lead_id == first.lead_id
-    with database.read() as session:
-        [lead] = session.execute(select(Lead)).scalars().all()
-        [account] = session.execute(select(Account)).scalars().all()
-    assert (lead.email, lead.title, lead.touchpoint_count) == ("ada@acme.com", "CTO", 2)
-    assert lead.account_id == account.id
-    assert account.domain == "acme.com"
-
-
 def outcome_events(database: Database) -> list[dict[str, Any]]:
     with database.read() as session:
         rows = session.execute(
