@@ -2,10 +2,10 @@
 
 For each batch a partition yields:
 
-1. one database transaction: each record is decoded, skipped if its event id was already
-   processed by this consumer, else handled inside a savepoint and recorded in
-   ``processed_events``; the handler's outgoing events go to the outbox in that same
-   transaction;
+1. one database transaction: the records are decoded and their event ids recorded in
+   ``processed_events`` by one insert, which tells the ids this consumer processed before;
+   those are skipped, the others handled; the handlers' outgoing events go to the outbox in
+   that same transaction;
 2. the transaction commits; only then is the partition's offset committed to Kafka.
 
 A payload type may have a batch handler (``Handlers.on_batch``): consecutive records of that
@@ -39,6 +39,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
 from shared.cloudevents import Event, MalformedEvent, decode, format_time
@@ -192,7 +193,6 @@ class _Pending:
     index: int
     context: HandlerContext
     payload: Any
-    row: dict[str, Any]
 
 
 @dataclass
@@ -425,44 +425,81 @@ class EventConsumer:
         outcome = _BatchOutcome(done=0)
         if not records:
             return outcome
-        processed = self.tables.processed_events
+        events, malformed = _decode_until_malformed(records)
         with self.db.transaction() as session:
-            seen = self._already_processed(session, records)
-            rows: list[dict[str, Any]] = []
-            # The fast path writes the events its handlers emit in one insert before the
-            # commit; with a savepoint per record they must be written as they come.
-            emitting = contextlib.nullcontext() if isolate else self.outbox.buffered(session)
-            with emitting:
+            if isolate:
+                seen = self._already_processed(session, records)
                 self._handle_records(
-                    session, records, isolate=isolate, seen=seen, rows=rows, outcome=outcome
+                    session, records, events, isolate=True, seen=seen, outcome=outcome
                 )
-            if rows:
-                session.execute(processed.insert(), rows)
+            else:
+                seen = self._claim(session, records, events)
+                # The fast path writes the events its handlers emit in one insert before the
+                # commit; with a savepoint per record they must be written as they come.
+                with self.outbox.buffered(session):
+                    self._handle_records(
+                        session, records, events, isolate=False, seen=seen, outcome=outcome
+                    )
+            if malformed is not None and outcome.failure is None:
+                outcome.failure = _Failure(malformed, malformed=True)
             if self.hooks.before_db_commit:
                 self.hooks.before_db_commit(records[: outcome.done])
         return outcome
+
+    def _processed_row(self, record: Record, event: Event[EventPayload]) -> dict[str, Any]:
+        return {
+            "consumer": self.name,
+            "event_id": event.id,
+            "topic": self.names.logical(record.topic),
+            "partition": record.partition,
+            "offset": record.offset,
+            "outcome": "processed",
+            "processed_at": datetime.now(UTC),
+        }
+
+    def _claim(
+        self, session: Session, records: Sequence[Record], events: Sequence[Event[EventPayload]]
+    ) -> set[str]:
+        """Fast path: record in ``processed_events``, with one insert that skips the ids it
+        already holds, every event of the batch a handler will act on; answer the ids that
+        were there before (processed already). The rows go with the transaction: if a handler
+        fails, they are rolled back with its effects. The insert goes through the primary
+        key, where a lookup by a list of ids may be planned as a scan of the consumer's rows
+        (a table grown faster than its statistics)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for record, event in zip(records, events, strict=False):
+            if event.id not in rows and self.handlers.get(type(event.data)) is not None:
+                rows[event.id] = self._processed_row(record, event)
+        if not rows:
+            return set()
+        processed = self.tables.processed_events
+        insert = postgresql.insert if self.db.is_postgresql else sqlite.insert
+        statement = (
+            insert(processed)
+            .on_conflict_do_nothing(index_elements=[processed.c.consumer, processed.c.event_id])
+            .returning(processed.c.event_id)
+        )
+        claimed = set(session.execute(statement, list(rows.values())).scalars())
+        return set(rows) - claimed
 
     def _handle_records(
         self,
         session: Session,
         records: Sequence[Record],
+        events: Sequence[Event[EventPayload]],
         *,
         isolate: bool,
         seen: set[str],
-        rows: list[dict[str, Any]],
         outcome: _BatchOutcome,
     ) -> None:
+        """Handle ``events`` (the decoded ``records`` up to the first malformed one). On the
+        fast path their ``processed_events`` rows are written already (:meth:`_claim`); with
+        ``isolate`` each is written in its record's savepoint."""
         processed = self.tables.processed_events
         # Consecutive records of a type with a batch handler, waiting to be handled together
         # (fast path only).
         run: list[_Pending] = []
-        for index, record in enumerate(records):
-            try:
-                event = decode(record.headers, record.value)
-            except MalformedEvent as error:
-                self._handle_run(run, rows, outcome)
-                outcome.failure = _Failure(error, malformed=True)
-                break
+        for index, (record, event) in enumerate(zip(records, events, strict=False)):
             handler = self.handlers.get(type(event.data))
             if event.id in seen or handler is None:
                 # Already processed, or a type this consumer does not act on.
@@ -471,34 +508,26 @@ class EventConsumer:
                 outcome.done = index + 1
                 continue
             logical = self.names.logical(record.topic)
-            row = {
-                "consumer": self.name,
-                "event_id": event.id,
-                "topic": logical,
-                "partition": record.partition,
-                "offset": record.offset,
-                "outcome": "processed",
-                "processed_at": datetime.now(UTC),
-            }
             context = HandlerContext(
                 session, event, self.outbox, logical, record.partition, record.offset
             )
             if not isolate and self.handlers.get_batch(type(event.data)) is not None:
                 if run and type(run[0].payload) is not type(event.data):
-                    self._handle_run(run, rows, outcome)
-                run.append(_Pending(index, context, event.data, row))
+                    self._handle_run(run, outcome)
+                run.append(_Pending(index, context, event.data))
                 seen.add(event.id)
                 continue
-            self._handle_run(run, rows, outcome)
+            self._handle_run(run, outcome)
             structlog.contextvars.bind_contextvars(event_id=event.id, lead_id=event.subject)
             try:
                 if isolate:
                     with session.begin_nested():
                         handler(context, event.data)
-                        session.execute(processed.insert().values(**row))
+                        session.execute(
+                            processed.insert().values(**self._processed_row(record, event))
+                        )
                 else:
                     handler(context, event.data)
-                    rows.append(row)
             except Exception as error:
                 if is_transient(error):
                     raise
@@ -513,11 +542,9 @@ class EventConsumer:
             outcome.done = index + 1
             outcome.effects += 1
         else:
-            self._handle_run(run, rows, outcome)
+            self._handle_run(run, outcome)
 
-    def _handle_run(
-        self, run: list[_Pending], rows: list[dict[str, Any]], outcome: _BatchOutcome
-    ) -> None:
+    def _handle_run(self, run: list[_Pending], outcome: _BatchOutcome) -> None:
         """Hand ``run`` to its batch handler; then its records are done."""
         if not run:
             return
@@ -531,7 +558,6 @@ class EventConsumer:
             # Which record is at fault is not known: the batch is re-run with a savepoint
             # per record, the batch handler called with one record at a time.
             raise _BatchHandlerFailed() from error
-        rows.extend(pending.row for pending in run)
         outcome.done = max(outcome.done, run[-1].index + 1)
         outcome.effects += len(run)
         run.clear()
@@ -677,6 +703,20 @@ def in_time_order(partitions: Iterable[Sequence[R]]) -> list[R]:
     order they were written, as when they come one fetch each, not partition after
     partition."""
     return list(heapq.merge(*partitions, key=lambda record: record.timestamp))
+
+
+def _decode_until_malformed(
+    records: Sequence[Record],
+) -> tuple[list[Event[EventPayload]], MalformedEvent | None]:
+    """The records' events, up to the first that is not a Leadflow CloudEvent, and why it
+    is not."""
+    events: list[Event[EventPayload]] = []
+    for record in records:
+        try:
+            events.append(decode(record.headers, record.value))
+        except MalformedEvent as error:
+            return events, error
+    return events, None
 
 
 def _ce_id(record: Record) -> str | None:

@@ -5,11 +5,15 @@ consumer in process (the broker's part is the same for every handler: test_runti
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import insert, select, text
 from sqlmodel import col
 
 from shared.cloudevents import Event
@@ -107,3 +111,64 @@ def test_a_record_failing_in_a_batch_is_found_one_record_at_a_time(database: Dat
     assert outcome.failure is not None
     assert isinstance(outcome.failure.error, ValueError)
     assert effects(database) == ids[:2]
+
+
+def test_records_after_a_malformed_one_are_not_recorded_as_processed(
+    database: Database,
+) -> None:
+    before, after = (Event(data=factories.lead_ingested(), source="/test") for _ in range(2))
+    [malformed] = consumed([Event(data=factories.lead_ingested(), source="/test")])
+    malformed = dataclasses.replace(malformed, value=b"{not json")
+    records = consumed([before, after])
+    records.insert(1, dataclasses.replace(malformed, offset=1))
+    recorder = Recorder(database)
+
+    outcome = recorder.consumer._apply_batch(records)
+
+    assert outcome.done == 1
+    assert outcome.failure is not None
+    assert outcome.failure.malformed
+    assert effects(database) == [before.id]
+    # Once the malformed record is dead-lettered, the partition goes on from the next one,
+    # which was never handled and so is not taken for a duplicate.
+    assert recorder.consumer._apply_batch(records[2:]).failure is None
+    assert effects(database) == [before.id, after.id]
+
+
+def test_two_replicas_handed_the_same_event_at_once_handle_it_once(database: Database) -> None:
+    """A rebalance can hand a partition to a new owner while the old one still commits its
+    last batch: the second transaction waits for the first one's record of the event, then
+    skips the event as processed."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite runs one writer at a time")
+    event = Event(data=factories.lead_ingested(), source="/test")
+    old_owner, new_owner = Recorder(database), Recorder(database)
+    outcomes: dict[str, Any] = {}
+
+    def new_owner_applies() -> None:
+        outcomes["new"] = new_owner.consumer._apply_batch(consumed([event]))
+
+    racer = threading.Thread(target=new_owner_applies)
+
+    def start_the_new_owner_and_wait_until_it_blocks(records: Sequence[Any]) -> None:
+        racer.start()
+        with database.engine.connect() as connection:
+            while not connection.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            ).scalar_one():
+                time.sleep(0.01)
+                connection.rollback()
+
+    old_owner.consumer.hooks.before_db_commit = start_the_new_owner_and_wait_until_it_blocks
+    outcomes["old"] = old_owner.consumer._apply_batch(consumed([event]))
+    racer.join(timeout=30)
+
+    assert outcomes["old"].failure is None
+    assert outcomes["new"].failure is None
+    assert outcomes["new"].done == 1
+    assert effects(database) == [event.id]
+    assert old_owner.calls == [[event.id]]
+    assert new_owner.calls == []
