@@ -26,6 +26,7 @@ from services.reporting.models import (
     TouchpointFact,
 )
 from shared.contracts import (
+    EventPayload,
     LeadErasedV1,
     LeadFeedbackV1,
     LeadIngestedV1,
@@ -36,6 +37,9 @@ from shared.contracts import (
 from shared.kafka.consumer import HandlerContext, Handlers
 
 handlers = Handlers()
+
+# A fact row of an event: the columns of its table.
+Fact = Callable[[HandlerContext, Any], dict[str, Any]]
 
 
 def touchpoint_fact(context: HandlerContext, payload: LeadIngestedV1) -> dict[str, Any]:
@@ -115,26 +119,30 @@ def feedback_fact(context: HandlerContext, payload: LeadFeedbackV1) -> dict[str,
     }
 
 
-def _facts_of(
-    model: type[ReportingModel], fact: Callable[[HandlerContext, Any], dict[str, Any]]
-) -> Callable[[Sequence[tuple[HandlerContext, Any]]], None]:
-    """The batch handler of a type: a run of its records inserted as facts in one statement."""
-
-    def record(batch: Sequence[tuple[HandlerContext, Any]]) -> None:
-        rows = [fact(context, payload) for context, payload in batch]
-        repository.add_facts(session=batch[0][0].session, model=model, rows=rows)
-
-    return record
+_FACTS: dict[type[EventPayload], tuple[type[ReportingModel], Fact]] = {
+    LeadIngestedV1: (TouchpointFact, touchpoint_fact),
+    LeadScoredV1: (GradeFact, grade_fact),
+    LeadRoutedV1: (AssignmentFact, assignment_fact),
+    LeadSlaV1: (SlaFact, sla_fact),
+    LeadFeedbackV1: (FeedbackFact, feedback_fact),
+}
 
 
-for _payload, _model, _fact in (
-    (LeadIngestedV1, TouchpointFact, touchpoint_fact),
-    (LeadScoredV1, GradeFact, grade_fact),
-    (LeadRoutedV1, AssignmentFact, assignment_fact),
-    (LeadSlaV1, SlaFact, sla_fact),
-    (LeadFeedbackV1, FeedbackFact, feedback_fact),
-):
-    handlers.on_batch(_payload)(_facts_of(_model, _fact))
+def record_facts(batch: Sequence[tuple[HandlerContext, EventPayload]]) -> None:
+    """The batch handler of every fact type: a run of records (the topics' records come
+    interleaved in time) inserted with one statement per fact table. Facts are independent
+    rows, so the order between tables does not matter."""
+    rows: dict[type[ReportingModel], list[dict[str, Any]]] = {}
+    for context, payload in batch:
+        model, fact = _FACTS[type(payload)]
+        rows.setdefault(model, []).append(fact(context, payload))
+    session = batch[0][0].session
+    for model, facts in rows.items():
+        repository.add_facts(session=session, model=model, rows=facts)
+
+
+for _payload in _FACTS:
+    handlers.on_batch(_payload)(record_facts)
 
 
 @handlers.on(LeadErasedV1)

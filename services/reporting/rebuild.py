@@ -68,16 +68,21 @@ def _apply_records(
             log.warning("rebuild skips a malformed record", topic=record.topic, error=str(error))
             continue
         decoded.append((event, names.logical(record.topic)))
-    for _, run in itertools.groupby(decoded, key=lambda pair: type(pair[0].data)):
+    for _, run in itertools.groupby(decoded, key=lambda pair: _handled_by(pair[0])):
         _apply_run(session, list(run), report)
+
+
+def _handled_by(event: Event[EventPayload]) -> object:
+    """What a run of events has in common: their batch handler, else their type."""
+    return handlers.get_batch(type(event.data)) or type(event.data)
 
 
 def _apply_run(
     session: Session, run: list[tuple[Event[EventPayload], str]], report: RebuildReport
 ) -> None:
-    """Consecutive events of one type through the live consumer's batch handler, in one
-    savepoint; should it fail, one savepoint per event, so that a refused one is skipped
-    alone."""
+    """Consecutive events of one batch handler (or one type) through the live consumer's
+    handler, in one savepoint; should it fail, one savepoint per event, so that a refused
+    one is skipped alone."""
     batch_handler = handlers.get_batch(type(run[0][0].data))
     if batch_handler is not None and len(run) > 1:
         contexts = [HandlerContext(session, event, OUTBOX, topic, 0, 0) for event, topic in run]

@@ -9,9 +9,10 @@ For each batch a partition yields:
 2. the transaction commits; only then is the partition's offset committed to Kafka.
 
 A payload type may have a batch handler (``Handlers.on_batch``): consecutive records of that
-type in a batch are handed to it together, in order, so it can read and write them with a
-few statements. If it raises, the batch is re-run with a savepoint per record and the
-batch handler called with one record at a time, which finds the record at fault.
+type (or of the types sharing that handler) in a batch are handed to it together, in order,
+so it can read and write them with a few statements. If it raises, the batch is re-run with a
+savepoint per record and the batch handler called with one record at a time, which finds the
+record at fault.
 
 A record whose handler raises stops the batch there: what came before it is committed, the
 record is retried alone with backoff, and after the last attempt it goes to
@@ -123,7 +124,9 @@ class Handlers:
     ]:
         """Register a handler of consecutive records of ``payload_type`` together: it gets
         ``(context, payload)`` pairs in order and must apply them as one by one would. It is
-        also called with a single pair (a record retried alone, a replay)."""
+        also called with a single pair (a record retried alone, a replay). One handler
+        registered for several types gets their consecutive records together, whatever
+        their mix: a consumer of several topics sees their records interleaved in time."""
 
         def register(
             handler: Callable[[Sequence[tuple[HandlerContext, P]]], None],
@@ -511,8 +514,9 @@ class EventConsumer:
             context = HandlerContext(
                 session, event, self.outbox, logical, record.partition, record.offset
             )
-            if not isolate and self.handlers.get_batch(type(event.data)) is not None:
-                if run and type(run[0].payload) is not type(event.data):
+            batch_handler = None if isolate else self.handlers.get_batch(type(event.data))
+            if batch_handler is not None:
+                if run and self.handlers.get_batch(type(run[0].payload)) is not batch_handler:
                     self._handle_run(run, outcome)
                 run.append(_Pending(index, context, event.data))
                 seen.add(event.id)

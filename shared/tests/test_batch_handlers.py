@@ -17,7 +17,7 @@ from sqlalchemy import insert, select, text
 from sqlmodel import col
 
 from shared.cloudevents import Event
-from shared.contracts import LeadFeedbackV1, LeadIngestedV1
+from shared.contracts import LeadFeedbackV1, LeadIngestedV1, LeadRoutedV1, LeadScoredV1
 from shared.db import Database
 from shared.kafka.consumer import EventConsumer, HandlerContext, Handlers
 from shared.outbox import Outbox
@@ -96,6 +96,48 @@ def test_consecutive_records_of_a_batch_type_are_handled_together_in_order(
     # Processed: a second delivery of the whole batch has no effect.
     recorder.consumer._apply_batch(consumed([first, second, feedback, third]))
     assert effects(database) == [first.id, second.id, feedback.id, third.id]
+
+
+def test_one_batch_handler_of_several_types_gets_their_interleaved_records_together(
+    database: Database,
+) -> None:
+    """A consumer of several topics sees a lead's ingested, scored and routed records one
+    after the other: a handler registered for all of them gets the run whole, not a record
+    at a time."""
+    calls: list[list[str]] = []
+    handlers = Handlers()
+
+    def fan_out(batch: Sequence[tuple[HandlerContext, Any]]) -> None:
+        calls.append([context.event.id for context, _ in batch])
+
+    for payload_type in (LeadIngestedV1, LeadScoredV1, LeadRoutedV1):
+        handlers.on_batch(payload_type)(fan_out)
+    handlers.on(LeadFeedbackV1)(lambda context, payload: calls.append([context.event.id]))
+    consumer = EventConsumer(
+        name="probe",
+        service="probe",
+        handlers=handlers,
+        db=database,
+        tables=TABLES,
+        outbox=Outbox(TABLES, source="/test"),
+        bootstrap_servers="unused",
+    )
+    first, second = (factories.lead_ingested() for _ in range(2))
+    events = [
+        Event(data=first, source="/test"),
+        Event(data=factories.lead_scored(lead_id=first.lead_id), source="/test"),
+        Event(data=second, source="/test"),
+        Event(data=factories.lead_routed(lead_id=first.lead_id), source="/test"),
+        Event(data=factories.lead_feedback(lead_id=first.lead_id), source="/test"),
+        Event(data=factories.lead_scored(lead_id=second.lead_id), source="/test"),
+    ]
+
+    outcome = consumer._apply_batch(consumed(events))
+
+    assert outcome.failure is None
+    assert outcome.done == 6
+    ids = [event.id for event in events]
+    assert calls == [ids[:4], [ids[4]], [ids[5]]]
 
 
 def test_a_record_failing_in_a_batch_is_found_one_record_at_a_time(database: Database) -> None:
