@@ -26,6 +26,19 @@ from shared.testing.kafka_tools import consumed
 from shared.testing.probe.models import TABLES, Effect
 
 
+def probe_consumer(database: Database, handlers: Handlers) -> EventConsumer:
+    """A consumer of the probe's tables, handed records in process (no broker)."""
+    return EventConsumer(
+        name="probe",
+        service="probe",
+        handlers=handlers,
+        db=database,
+        tables=TABLES,
+        outbox=Outbox(TABLES, source="/test"),
+        bootstrap_servers="unused",
+    )
+
+
 class Recorder:
     """A consumer whose ``leads.ingested`` handler takes batches, and ``leads.feedback``
     one record at a time; each leaves an effect row and remembers how it was called."""
@@ -48,15 +61,7 @@ class Recorder:
             self.calls.append([context.event.id])
             self._effects(context, [(context.event.id, payload)])
 
-        self.consumer = EventConsumer(
-            name="probe",
-            service="probe",
-            handlers=handlers,
-            db=database,
-            tables=TABLES,
-            outbox=Outbox(TABLES, source="/test"),
-            bootstrap_servers="unused",
-        )
+        self.consumer = probe_consumer(database, handlers)
 
     @staticmethod
     def _effects(context: HandlerContext, done: list[tuple[str, Any]]) -> None:
@@ -113,15 +118,7 @@ def test_one_batch_handler_of_several_types_gets_their_interleaved_records_toget
     for payload_type in (LeadIngestedV1, LeadScoredV1, LeadRoutedV1):
         handlers.on_batch(payload_type)(fan_out)
     handlers.on(LeadFeedbackV1)(lambda context, payload: calls.append([context.event.id]))
-    consumer = EventConsumer(
-        name="probe",
-        service="probe",
-        handlers=handlers,
-        db=database,
-        tables=TABLES,
-        outbox=Outbox(TABLES, source="/test"),
-        bootstrap_servers="unused",
-    )
+    consumer = probe_consumer(database, handlers)
     first, second = (factories.lead_ingested() for _ in range(2))
     events = [
         Event(data=first, source="/test"),
