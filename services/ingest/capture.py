@@ -4,22 +4,16 @@ a LeadIngestedV1 in the outbox, all in the caller's transaction."""
 from __future__ import annotations
 
 import bisect
-import functools
 import uuid
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, Literal
 
-from pydantic.fields import FieldInfo
 from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.orm import configure_mappers
-from sqlalchemy.orm.attributes import set_attribute
-from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from services.ingest import repository
 from services.ingest.domain.company import best_name_match, company_key
@@ -37,6 +31,7 @@ from shared.contracts import (
     Touchpoint,
     Utm,
 )
+from shared.db.rows import new_row
 from shared.outbox import Outbox
 
 
@@ -455,49 +450,6 @@ class _Prefetched(_Lookups):
             self.session.execute(insert(TouchpointRow), self.touchpoints)
 
 
-M = TypeVar("M", bound=SQLModel)
-_BUILDERS: dict[type[Any], tuple[ClassManager[Any], dict[str, Callable[[], Any]]]] = {}
-
-
-def _row(model: type[M], **values: Any) -> M:
-    """A new row object, built as SQLAlchemy builds one it loads: what ``model(**values)``
-    gives (a table model does not validate; fields not given take their defaults), at a
-    fraction of the cost of SQLModel's constructor."""
-    builder = _BUILDERS.get(model)
-    if builder is None:
-        configure_mappers()
-        defaults = {
-            name: _default_of(field)
-            for name, field in model.model_fields.items()
-            if not field.is_required()
-        }
-        builder = _BUILDERS[model] = (manager_of_class(model), defaults)
-    manager, defaults = builder
-    for name, default in defaults.items():
-        if name not in values:
-            values[name] = default()
-    row: M = manager.new_instance()
-    for name, value in values.items():
-        set_attribute(row, name, value)
-    return row
-
-
-def _default_of(field: FieldInfo) -> Callable[[], Any]:
-    """What ``field.get_default(call_default_factory=True)`` answers, without its cost (it
-    inspects the factory's signature on every call): a factory's new value, a shared
-    immutable default as it is, and a copy of a mutable one."""
-    factory = field.default_factory
-    if factory is not None and not field.default_factory_takes_validated_data:
-        return cast(Callable[[], Any], factory)
-    if factory is None and isinstance(field.default, _IMMUTABLE):
-        default = field.default
-        return lambda: default
-    return functools.partial(field.get_default, call_default_factory=True)
-
-
-_IMMUTABLE = (type(None), bool, int, float, str, bytes, Decimal, datetime, uuid.UUID, tuple)
-
-
 def _created_at(lead: Lead) -> datetime:
     return lead.created_at
 
@@ -595,7 +547,7 @@ def _account(
     if normalized.company_domain:
         account = lookups.account_by_domain(normalized.company_domain)
         if account is None:
-            account = _row(
+            account = new_row(
                 Account,
                 id=uuid.uuid4(),
                 domain=normalized.company_domain,
@@ -626,7 +578,7 @@ def _account(
     )
     if found is not None:
         return found
-    account = _row(Account, id=uuid.uuid4(), name=name, name_key=key, created_at=now)
+    account = new_row(Account, id=uuid.uuid4(), name=name, name_key=key, created_at=now)
     session.add(account)
     lookups.account_named(account)
     return account
@@ -654,7 +606,7 @@ def _create(
     now: datetime,
     created_at: datetime,
 ) -> Lead:
-    lead = _row(
+    lead = new_row(
         Lead,
         id=uuid.uuid4(),
         email=normalized.email,

@@ -37,6 +37,7 @@ from shared.contracts import (
     RepRef,
     SkippedCandidate,
 )
+from shared.db.rows import new_row
 from shared.observability.logs import get_logger
 
 log = get_logger(__name__)
@@ -130,7 +131,8 @@ def _record(
             previous.state = "superseded"
         previous.ended_reason = ended_reason
         previous.ended_at = now
-    assignment = AssignmentRow(
+    assignment = new_row(
+        AssignmentRow,
         id=uuid.uuid4(),
         lead_id=lead.lead_id,
         attempt=attempt,
@@ -246,8 +248,12 @@ def on_lead_scored(
         log.info("older score ignored", lead_id=str(payload.lead_id))
         return None
     if lead is None:
-        lead = RoutedLeadRow(
-            lead_id=payload.lead_id, grade=payload.grade, scored_at=now, updated_at=now
+        lead = new_row(
+            RoutedLeadRow,
+            lead_id=payload.lead_id,
+            grade=payload.grade,
+            scored_at=now,
+            updated_at=now,
         )
         session.add(lead)
         read.leads[payload.lead_id] = lead
@@ -324,7 +330,8 @@ def on_feedback(
     if ERASURES.hold(session, payload.lead_id):
         log.info("feedback of an erased lead dropped", lead_id=str(payload.lead_id))
         return None
-    feedback = FeedbackRow(
+    feedback = new_row(
+        FeedbackRow,
         event_id=event_id,
         lead_id=payload.lead_id,
         status=payload.status,

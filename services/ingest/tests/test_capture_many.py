@@ -23,6 +23,7 @@ from services.ingest.service import DEFINITION
 from services.ingest.settings import IngestSettings
 from services.ingest.tests.test_imports import OUTBOX, settings
 from shared.db import Database
+from shared.db.rows import new_row
 from shared.testing.pytest_plugin import DatabaseFactory
 
 EXISTING: list[dict[str, Any]] = [
@@ -248,12 +249,11 @@ def test_a_lead_a_concurrent_request_created_meanwhile_is_merged_into(
 
 
 def test_a_row_built_fast_is_the_row_the_model_builds() -> None:
-    """Capture builds its new rows without SQLModel's constructor; each gets the defaults the
-    model gives, and mutable ones of its own."""
+    """Capture builds its new rows without SQLModel's constructor (shared.db.rows); each
+    gets the defaults the model gives, and mutable ones of its own."""
     lead_id, now = uuid.uuid4(), datetime.now(UTC)
     built = [
-        capturing._row(Lead, id=lead_id, email="a@b.com", created_at=now, updated_at=now)
-        for _ in range(2)
+        new_row(Lead, id=lead_id, email="a@b.com", created_at=now, updated_at=now) for _ in range(2)
     ]
     model = Lead(id=lead_id, email="a@b.com", created_at=now, updated_at=now)
     for row in built:

@@ -7,14 +7,15 @@ import json
 import threading
 import uuid
 from collections import Counter
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jsonschema
 from sqlalchemy import select
 
 from services.routing import repository
 from services.routing.domain.round_robin import Rotation, pick
-from services.routing.models import RotationPassRow, RoutedLeadRow, TeamRotationRow
+from services.routing.models import AssignmentRow, RotationPassRow, RoutedLeadRow, TeamRotationRow
 from services.routing.tests.support import (
     START,
     Recorder,
@@ -31,6 +32,7 @@ from services.routing.tests.support import (
 from shared import schema_files
 from shared.contracts import LeadRoutedV1
 from shared.db import Database
+from shared.db.rows import new_row
 from shared.testing import factories
 
 
@@ -297,3 +299,23 @@ def test_a_named_account_owner_at_capacity_is_skipped_whatever_the_domain_spelli
     assert (owner.rule, owner.rep.rep_id if owner.rep else None) == ("named_account", "ben")
     assert (fallback.rule, fallback.rep.rep_id if fallback.rep else None) == ("round_robin", "ana")
     assert [(s.rep_id, s.reason) for s in fallback.skipped] == [("ben", "at_capacity")]
+
+
+def test_the_rows_a_decision_writes_are_the_rows_their_models_build() -> None:
+    """Routing builds its assignment and lead rows without SQLModel's constructor
+    (shared.db.rows): each gets the defaults the model gives, and lists of its own."""
+    now = datetime.now(UTC)
+    values: dict[str, Any] = {"id": uuid.uuid4(), "lead_id": uuid.uuid4(), "outcome": "assigned"}
+    values |= {"grade": "A", "routed_at": now, "state": "open"}
+    built = [new_row(AssignmentRow, **values) for _ in range(2)]
+    model = AssignmentRow(**values)
+    for row in built:
+        assert {name: getattr(row, name) for name in AssignmentRow.model_fields} == {
+            name: getattr(model, name) for name in AssignmentRow.model_fields
+        }
+    assert built[0].skipped is not built[1].skipped
+    lead: dict[str, Any] = {"lead_id": uuid.uuid4(), "grade": "B", "scored_at": now}
+    lead |= {"updated_at": now}
+    assert {
+        name: getattr(new_row(RoutedLeadRow, **lead), name) for name in RoutedLeadRow.model_fields
+    } == {name: getattr(RoutedLeadRow(**lead), name) for name in RoutedLeadRow.model_fields}
