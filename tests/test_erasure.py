@@ -73,8 +73,12 @@ OTHER: dict[str, Any] = {
     "campaign": "q4-webinar",
     "touchpoint_type": "content_download",
 }
-# The person as normalized and as submitted (searched case-insensitively).
-NEEDLES = (EMAIL.lower(), "Zebulon", "Quackenbush", "+442079460321", PHONE, "79460321", "EC1A")
+# The person as normalized and as submitted (searched case-insensitively). Each long enough
+# not to turn up inside a random hex id ("EC1A" alone once matched a subscription's id).
+NEEDLES = (
+    EMAIL.lower(), "Zebulon", "Quackenbush", "+442079460321", PHONE, "79460321", "EC1A 1BB",
+    "EC1A1BB",
+)  # fmt: skip
 AS_OF = "2099-01-01T00:00:00Z"  # a fixed moment for the figures that depend on "now"
 
 
