@@ -35,6 +35,7 @@ from sqlalchemy import Column, MetaData, Table, Uuid, delete, select, text, upda
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
+from shared.db.clauses import among
 from shared.db.runtime_tables import RuntimeTables
 from shared.db.types import UtcDateTime
 from shared.observability.logs import get_logger
@@ -116,7 +117,8 @@ class ErasureLedger:
                 {"namespace": LOCK_NAMESPACE, "keys": keys},
             )
         erased = self.erased.c
-        return set(session.execute(select(erased.lead_id).where(erased.lead_id.in_(ids))).scalars())
+        found = select(erased.lead_id).where(among(session, erased.lead_id, ids))
+        return set(session.execute(found).scalars())
 
     def is_erased(self, session: Session, lead_id: uuid.UUID) -> bool:
         found = session.execute(

@@ -36,6 +36,7 @@ from services.delivery.models import (
     Subscription,
 )
 from shared.contracts import LeadErasedV1
+from shared.db.clauses import among
 
 # ---------------------------------------------------------------------------- subscriptions
 
@@ -189,7 +190,7 @@ def lead_views(
     table = _table(LeadView)
     rows = session.execute(
         select(table.c.lead_id, table.c.campaign, table.c.grade, table.c.crm_ids).where(
-            table.c.lead_id.in_(lead_ids)
+            among(session, table.c.lead_id, lead_ids)
         )
     )
     return {

@@ -24,6 +24,7 @@ from services.scoring.models import (
     metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
+from shared.db.clauses import among
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
 LEADS = metadata.tables["leads"]
@@ -191,7 +192,7 @@ def touchpoints_of(
             t.utm_campaign,
             t.utm_term,
             t.utm_content,
-        ).where(t.lead_id.in_(lead_ids))
+        ).where(among(session, t.lead_id, lead_ids))
     )
     for lead_id, *fields in rows:
         found[lead_id].append(TouchpointFacts(*fields))
@@ -224,7 +225,7 @@ def known_touchpoints(*, session: Session, touchpoint_ids: Collection[uuid.UUID]
     t = TOUCHPOINTS.c
     return set(
         session.execute(
-            select(t.touchpoint_id).where(t.touchpoint_id.in_(touchpoint_ids))
+            select(t.touchpoint_id).where(among(session, t.touchpoint_id, touchpoint_ids))
         ).scalars()
     )
 
@@ -253,7 +254,7 @@ def lead_rows(
         return {}
     c = LEADS.c
     statement = select(c.lead_id, c.snapshot, c.touchpoint_count, c.closed, c.status).where(
-        c.lead_id.in_(lead_ids)
+        among(session, c.lead_id, lead_ids)
     )
     if for_update:
         statement = statement.order_by(c.lead_id).with_for_update()
@@ -270,7 +271,7 @@ def score_grades_for_update(
     c = SCORES.c
     rows = session.execute(
         select(c.lead_id, c.grade, c.categories)
-        .where(c.lead_id.in_(lead_ids))
+        .where(among(session, c.lead_id, lead_ids))
         .order_by(c.lead_id)
         .with_for_update()
     )
@@ -286,7 +287,9 @@ def latest_statuses(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dic
         return {}
     c = FEEDBACK.c
     rows = session.execute(
-        select(c.lead_id, c.status).where(c.lead_id.in_(lead_ids)).order_by(c.occurred_at, c.id)
+        select(c.lead_id, c.status)
+        .where(among(session, c.lead_id, lead_ids))
+        .order_by(c.occurred_at, c.id)
     )
     return {row.lead_id: row.status for row in rows}  # the last one wins
 

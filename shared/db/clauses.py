@@ -1,0 +1,27 @@
+"""SQL expressions the services share.
+
+:func:`among` is ``column IN (values)`` for a batch's ids. SQLAlchemy renders an ``IN`` list
+as one parameter per value, so the statement's text changes with the batch's size and, past
+50 parameters, psycopg converts it on every execution without its cache (~8 % of scoring's
+CPU in the pipeline bench, for its batch reads by id). On PostgreSQL the values go as one
+array instead: ``column = ANY(:values)``, one text whatever the count (a read of 500 ids:
+1.8 ms of client CPU instead of 4.7).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlmodel import Session
+
+
+def among(
+    session: Session, column: ColumnElement[Any], values: Collection[Any]
+) -> ColumnElement[bool]:
+    """``column`` is one of ``values``, for a statement run on ``session``'s database."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
+    return column.in_(values)
