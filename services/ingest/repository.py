@@ -25,6 +25,7 @@ from services.ingest.models import (
     Suppression,
     Touchpoint,
 )
+from shared.db.clauses import among
 
 
 def lead_by_id(*, session: Session, lead_id: uuid.UUID) -> Lead | None:
@@ -62,7 +63,9 @@ def leads_by_emails(*, session: Session, emails: Sequence[str]) -> list[Lead]:
     """The leads of these emails (at most one each)."""
     found: list[Lead] = []
     for chunk in _chunks(emails):
-        found += session.execute(select(Lead).where(col(Lead.email).in_(chunk))).scalars()
+        found += session.execute(
+            select(Lead).where(among(session, col(Lead.email), chunk))
+        ).scalars()
     return found
 
 
@@ -78,7 +81,7 @@ def leads_by_phones(*, session: Session, phones: Sequence[str], limit: int) -> l
                 .over(partition_by=col(Lead.phone), order_by=col(Lead.created_at))
                 .label("rank"),
             )
-            .where(col(Lead.phone).in_(chunk))
+            .where(among(session, col(Lead.phone), chunk))
             .subquery()
         )
         found += session.execute(
@@ -108,7 +111,9 @@ def account_by_domain(*, session: Session, domain: str) -> Account | None:
 def accounts_by_domains(*, session: Session, domains: Sequence[str]) -> list[Account]:
     found: list[Account] = []
     for chunk in _chunks(domains):
-        found += session.execute(select(Account).where(col(Account.domain).in_(chunk))).scalars()
+        found += session.execute(
+            select(Account).where(among(session, col(Account.domain), chunk))
+        ).scalars()
     return found
 
 

@@ -50,6 +50,7 @@ from services.routing.models import (
     TeamRow,
     TerritoryRow,
 )
+from shared.db.clauses import among
 
 # ---------------------------------------------------------------- configuration
 
@@ -245,7 +246,10 @@ def pending_feedback_of(
         return {}
     query = (
         select(FeedbackRow)
-        .where(col(FeedbackRow.lead_id).in_(lead_ids), col(FeedbackRow.assignment_id).is_(None))
+        .where(
+            among(session, col(FeedbackRow.lead_id), lead_ids),
+            col(FeedbackRow.assignment_id).is_(None),
+        )
         .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
     )
     pending: dict[uuid.UUID, list[FeedbackRow]] = {}
@@ -263,7 +267,7 @@ def lock_leads(
         return {}
     query = (
         select(RoutedLeadRow)
-        .where(col(RoutedLeadRow.lead_id).in_(lead_ids))
+        .where(among(session, col(RoutedLeadRow.lead_id), lead_ids))
         .order_by(col(RoutedLeadRow.lead_id))
         .with_for_update()
     )

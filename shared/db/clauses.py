@@ -11,17 +11,24 @@ array instead: ``column = ANY(:values)``, one text whatever the count (a read of
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import ColumnElement, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.orm import Mapped, QueryableAttribute
 from sqlmodel import Session
 
 
 def among(
-    session: Session, column: ColumnElement[Any], values: Collection[Any]
+    session: Session, column: ColumnElement[Any] | Mapped[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
-    """``column`` is one of ``values``, for a statement run on ``session``'s database."""
+    """``column`` (a table's column or a model's attribute) is one of ``values``, for a
+    statement run on ``session``'s database."""
+    element = (
+        column
+        if isinstance(column, ColumnElement)
+        else cast(QueryableAttribute[Any], column).expression
+    )
     if session.get_bind().dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))
-    return column.in_(values)
+        return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
+    return element.in_(values)
