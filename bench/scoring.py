@@ -56,11 +56,10 @@ from shared.db import Database
 from shared.db.migrate import upgrade
 from shared.http import create_app
 from shared.kafka.admin import ensure_topics
-from shared.kafka.consumer import EventConsumer
 from shared.outbox import Outbox
 from shared.service import ServiceRuntime
 from shared.settings import PlatformSettings
-from shared.testing.kafka_tools import consumed
+from shared.testing.kafka_tools import consumed, in_process_consumer
 from shared.testing.pytest_plugin import serve_app
 from shared.topics import TopicNames
 
@@ -187,14 +186,12 @@ def consumer_throughput(database_url: str, events: list[Event[LeadIngestedV1]]) 
     """Leads per second through scoring's consumer, in process (see the module's doc)."""
     database = Database(database_url)
     upgrade(DEFINITION.migrations_dir, database)
-    consumer = EventConsumer(
-        name="scoring",
-        service="scoring",
+    consumer = in_process_consumer(
+        "scoring",
         handlers=handlers,
-        db=database,
+        database=database,
         tables=TABLES,
         outbox=Outbox(TABLES, source="/leadflow/scoring"),
-        bootstrap_servers="unused",
     )
     records = consumed(events)
     # Warm up (the default rulebook is installed and compiled) on leads of their own.

@@ -14,7 +14,10 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from shared.cloudevents import Event, Headers
 from shared.contracts import EventPayload
+from shared.db import Database, RuntimeTables
+from shared.kafka.consumer import EventConsumer, Handlers
 from shared.kafka.producer import create_producer
+from shared.outbox import Outbox
 from shared.topics import topic_for
 
 
@@ -129,6 +132,22 @@ class ConsumedRecord:
     value: bytes | None
     headers: Sequence[tuple[str, bytes]]
     timestamp: int = 0  # milliseconds since the epoch
+
+
+def in_process_consumer(
+    service: str, *, handlers: Handlers, database: Database, tables: RuntimeTables, outbox: Outbox
+) -> EventConsumer:
+    """``service``'s consumer with no broker behind it: records are handed to its
+    ``_apply_batch`` in process (see :func:`consumed`)."""
+    return EventConsumer(
+        name=service,
+        service=service,
+        handlers=handlers,
+        db=database,
+        tables=tables,
+        outbox=outbox,
+        bootstrap_servers="unused",
+    )
 
 
 def consumed(events: Sequence[Event[Any]], *, partition: int = 0) -> list[ConsumedRecord]:

@@ -22,20 +22,16 @@ from shared.db import Database
 from shared.kafka.consumer import EventConsumer, HandlerContext, Handlers
 from shared.outbox import Outbox
 from shared.testing import factories
-from shared.testing.kafka_tools import consumed
+from shared.testing.kafka_tools import consumed, in_process_consumer
 from shared.testing.probe.models import TABLES, Effect
+
+OUTBOX = Outbox(TABLES, source="/test")
 
 
 def probe_consumer(database: Database, handlers: Handlers) -> EventConsumer:
     """A consumer of the probe's tables, handed records in process (no broker)."""
-    return EventConsumer(
-        name="probe",
-        service="probe",
-        handlers=handlers,
-        db=database,
-        tables=TABLES,
-        outbox=Outbox(TABLES, source="/test"),
-        bootstrap_servers="unused",
+    return in_process_consumer(
+        "probe", handlers=handlers, database=database, tables=TABLES, outbox=OUTBOX
     )
 
 

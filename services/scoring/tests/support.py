@@ -20,9 +20,9 @@ from shared import schema_files
 from shared.cloudevents import Event
 from shared.contracts import EventPayload, LeadScoredV1, parse_payload
 from shared.db import Database
-from shared.kafka.consumer import EventConsumer, HandlerContext
+from shared.kafka.consumer import HandlerContext
 from shared.outbox import Outbox
-from shared.testing.kafka_tools import consumed
+from shared.testing.kafka_tools import consumed, in_process_consumer
 
 OUTBOX = Outbox(TABLES, source="/leadflow/scoring")
 
@@ -40,14 +40,8 @@ def handle(database: Database, payload: EventPayload, *, time: datetime) -> Even
 def consume(database: Database, events: Sequence[tuple[EventPayload, datetime]]) -> None:
     """Hand ``events`` (payload, event time) to the service's consumer as one batch of one
     partition, in process: the runtime's transaction, batch handlers and all."""
-    consumer = EventConsumer(
-        name="scoring",
-        service="scoring",
-        handlers=handlers,
-        db=database,
-        tables=TABLES,
-        outbox=OUTBOX,
-        bootstrap_servers="unused",
+    consumer = in_process_consumer(
+        "scoring", handlers=handlers, database=database, tables=TABLES, outbox=OUTBOX
     )
     records = consumed([Event(data=payload, source="/test", time=time) for payload, time in events])
     outcome = consumer._apply_batch(records)
