@@ -17,7 +17,6 @@ from typing import Any, TypeVar, cast
 
 from pydantic.fields import FieldInfo
 from sqlalchemy.orm import configure_mappers
-from sqlalchemy.orm.attributes import set_attribute
 from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
 from sqlmodel import SQLModel
 
@@ -42,8 +41,9 @@ def new_row(model: type[M], **values: Any) -> M:
         if name not in values:
             values[name] = default()
     row: M = manager.new_instance()
-    for name, value in values.items():
-        set_attribute(row, name, value)
+    # Into the instance's dict, as SQLAlchemy fills an object it loads: a new object has no
+    # history to record, and its INSERT reads its values from there.
+    row.__dict__.update(values)
     return row
 
 

@@ -262,3 +262,24 @@ def test_a_row_built_fast_is_the_row_the_model_builds() -> None:
         }
     assert built[0].attributes is not built[1].attributes
     assert built[0].consent is not built[1].consent
+
+
+def test_a_row_built_fast_is_inserted_then_updated_like_any_other(database: Database) -> None:
+    """Its values go into the object's dict, not through the ORM's attribute events: the
+    INSERT reads them there, and a change after the flush is still an UPDATE."""
+    lead_id, now = uuid.uuid4(), datetime.now(UTC)
+    with database.transaction() as session:
+        lead = new_row(Lead, id=lead_id, email="fast@acme.com", created_at=now, updated_at=now)
+        lead.touchpoint_count += 1  # pending: part of the INSERT
+        session.add(lead)
+        session.flush()
+        lead.first_name, lead.attributes = "Fay", {"stand": "B4"}  # persistent: an UPDATE
+    with database.read() as session:
+        stored = session.get(Lead, lead_id)
+        assert stored is not None
+        assert (stored.email, stored.touchpoint_count, stored.first_name, stored.attributes) == (
+            "fast@acme.com",
+            1,
+            "Fay",
+            {"stand": "B4"},
+        )
