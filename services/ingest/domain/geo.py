@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from functools import cache
+from functools import cache, lru_cache
 
 import pycountry
 
@@ -231,6 +231,7 @@ def _country_names() -> dict[str, str]:
     return names
 
 
+@lru_cache(maxsize=4_096)  # a list spells its countries a few ways, over and over
 def normalize_country(raw: str) -> str | None:
     """``Deutschland``, ``U.S.A.``, ``UK``, ``GBR``, ``de`` -> ISO alpha-2; None if unknown."""
     folded = _fold(raw)

@@ -150,7 +150,8 @@ def text_of(value: RawValue) -> str | None:
     """A raw value as clean text; placeholders (``n/a``, ``-``, ``null``) are missing."""
     if value is None or isinstance(value, bool):
         return None if value is None else str(value).lower()
-    text = re.sub(r"\s+", " ", str(value)).strip()
+    # Runs of whitespace as one space, ends trimmed: str.split() splits on what \s matches.
+    text = " ".join(str(value).split())
     if text.lower() in _PLACEHOLDERS:
         return None
     return text[:MAX_TEXT]

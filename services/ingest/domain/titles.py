@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -142,6 +143,8 @@ _DEPARTMENTS: tuple[tuple[str, re.Pattern[str]], ...] = (
 )
 
 
+# Titles repeat across a list and a campaign's leads: each is folded and matched once.
+@functools.lru_cache(maxsize=16_384)
 def seniority_of(title: str) -> Seniority | None:
     folded = _fold(title)
     if folded.strip() == "":
@@ -154,6 +157,7 @@ def seniority_of(title: str) -> Seniority | None:
     return "individual"
 
 
+@functools.lru_cache(maxsize=16_384)
 def department_of(title: str, departments: tuple[str, ...]) -> str | None:
     """The department of a title, among ``departments``; ``other`` (if listed) when unknown."""
     folded = _fold(title)

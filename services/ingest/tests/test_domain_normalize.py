@@ -18,6 +18,7 @@ from services.ingest.domain.fields import attribute_key, canonical_field
 from services.ingest.domain.geo import normalize_country, normalize_region
 from services.ingest.domain.industry import classify_vertical
 from services.ingest.domain.normalize import (
+    MAX_TEXT,
     NormalizationConfig,
     normalize,
     parse_amount,
@@ -25,6 +26,7 @@ from services.ingest.domain.normalize import (
     parse_datetime,
     parse_employees,
     split_full_name,
+    text_of,
 )
 from services.ingest.domain.phone import InvalidPhone, normalize_phone
 from services.ingest.domain.titles import department_of, seniority_of
@@ -647,3 +649,26 @@ def test_a_region_alone_gives_the_country() -> None:
     result = normalize({"email": "a@acme.com", "region": "Bavaria"}, config=CONFIG)
     assert result.lead is not None
     assert (result.lead.country, result.lead.region) == ("DE", "DE-BY")
+
+
+@given(st.text())
+@example("  Jörg\t\u00a0 Weiß \r\n")
+@example("\u2003n/a\u3000")
+@example("\x1c-\x1f")
+def test_text_is_trimmed_and_its_runs_of_whitespace_become_one_space(raw: str) -> None:
+    """As the regular expression spells it, whatever the kind of whitespace."""
+    expected = re.sub(r"\s+", " ", raw).strip()
+    placeholder = expected.lower() in {
+        "",
+        "-",
+        "--",
+        "n/a",
+        "na",
+        "none",
+        "null",
+        "nil",
+        "unknown",
+        "?",
+        ".",
+    }
+    assert text_of(raw) == (None if placeholder else expected[:MAX_TEXT])
