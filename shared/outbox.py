@@ -29,6 +29,7 @@ from sqlmodel import Session
 from shared.cloudevents import Event
 from shared.contracts import EventPayload
 from shared.db import Database, RuntimeTables
+from shared.db.bulk import insert_rows
 from shared.observability.logs import get_logger
 from shared.observability.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.stopping import sleep_or_stop
@@ -78,15 +79,15 @@ class Outbox:
 
     @contextmanager
     def buffered(self, session: Session) -> Iterator[None]:
-        """Collect the rows added inside the block and write them in one multi-row insert
-        when it ends; nothing is written if it raises. For a whole transaction only: inside
-        a savepoint that may roll back alone, write rows at once instead."""
+        """Collect the rows added inside the block and write them in one go when it ends
+        (:func:`~shared.db.bulk.insert_rows`); nothing is written if it raises. For a whole
+        transaction only: inside a savepoint that may roll back alone, write rows at once
+        instead."""
         session.info[_BUFFER] = []
         try:
             yield
             rows = session.info[_BUFFER]
-            if rows:
-                session.execute(self.tables.outbox.insert(), rows)
+            insert_rows(session, self.tables.outbox, rows)
         finally:
             session.info.pop(_BUFFER, None)
 
