@@ -19,7 +19,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlmodel import Session
 
 from services.ingest import repository
@@ -38,6 +38,7 @@ from services.ingest.domain.normalize import Issue
 from services.ingest.domain.submission import Submission
 from services.ingest.models import Import, ImportIssue
 from services.ingest.settings import IngestSettings
+from shared.db.bulk import insert_rows
 from shared.http import DbSession, ReadSession, problem
 from shared.observability.logs import get_logger
 from shared.outbox import Outbox
@@ -199,8 +200,7 @@ def process_chunk(
         else:
             job.merged += 1
         issues += _issues(job, number, outcome.warnings, severity="warning")
-    if issues:
-        session.execute(insert(ImportIssue), issues)
+    insert_rows(session, _ISSUES, issues)
     job.processed_rows += handled
     # Rows behind the file's position: what is still to come of it is the same.
     blank_rows(job, suppressed)
@@ -223,6 +223,7 @@ def blank_rows(job: Import, numbers: Collection[int]) -> None:
         job.content_version += 1
 
 
+_ISSUES: Table = ImportIssue.__table__  # type: ignore[attr-defined]
 ERASED_ROW = Issue("row", "erased on request (right to erasure) before it was imported")
 
 
