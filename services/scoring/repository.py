@@ -24,6 +24,7 @@ from services.scoring.models import (
     metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
+from shared.db.bulk import insert_rows
 from shared.db.clauses import among
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
@@ -231,8 +232,7 @@ def known_touchpoints(*, session: Session, touchpoint_ids: Collection[uuid.UUID]
 
 
 def insert_touchpoints(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(TOUCHPOINTS.insert(), list(rows))
+    insert_rows(session, TOUCHPOINTS, rows)
 
 
 def snapshot_of(record: LeadRecord) -> LeadSnapshot:
@@ -296,8 +296,7 @@ def latest_statuses(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dic
 
 def insert_leads(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """New leads (full ``leads`` rows)."""
-    if rows:
-        session.execute(LEADS.insert(), list(rows))
+    insert_rows(session, LEADS, rows)
 
 
 def update_snapshots(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -325,8 +324,7 @@ def save_scores(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
 
 
 def insert_history(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
-    if rows:
-        session.execute(HISTORY.insert(), list(rows))
+    insert_rows(session, HISTORY, rows)
 
 
 def _upsert(
