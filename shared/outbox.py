@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from shared.cloudevents import Event
 from shared.contracts import EventPayload
 from shared.db import Database, RuntimeTables
 from shared.db.bulk import insert_rows
+from shared.db.clauses import among
 from shared.observability.logs import get_logger
 from shared.observability.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
 from shared.stopping import sleep_or_stop
@@ -202,8 +204,8 @@ class OutboxRelay:
             )
         await asyncio.gather(*futures)
         await asyncio.to_thread(self._mark_published, [row.id for row in rows])
-        for row in rows:
-            EVENTS_PUBLISHED.labels(self.service, row.topic).inc()
+        for topic, count in Counter(row.topic for row in rows).items():
+            EVENTS_PUBLISHED.labels(self.service, topic).inc(count)
         if len(rows) < self.batch_size:
             OUTBOX_PENDING.labels(self.service).set(0)
         return len(rows)
@@ -282,7 +284,7 @@ class OutboxRelay:
             if connection is not None:
                 connection.execute(
                     outbox.update()
-                    .where(outbox.c.id.in_(ids))
+                    .where(among(connection, outbox.c.id, ids))
                     .values(published_at=datetime.now(UTC))
                 )
 

@@ -13,22 +13,23 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, any_, bindparam
+from sqlalchemy import ColumnElement, Connection, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, QueryableAttribute
 from sqlmodel import Session
 
 
 def among(
-    session: Session, column: ColumnElement[Any] | Mapped[Any], values: Collection[Any]
+    bind: Session | Connection, column: ColumnElement[Any] | Mapped[Any], values: Collection[Any]
 ) -> ColumnElement[bool]:
     """``column`` (a table's column or a model's attribute) is one of ``values``, for a
-    statement run on ``session``'s database."""
+    statement run on the database of ``bind`` (a session or a connection)."""
     element = (
         column
         if isinstance(column, ColumnElement)
         else cast(QueryableAttribute[Any], column).expression
     )
-    if session.get_bind().dialect.name == "postgresql":
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    if dialect.name == "postgresql":
         return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
     return element.in_(values)

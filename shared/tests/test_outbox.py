@@ -4,6 +4,7 @@ relay that publishes it, one instance of a service at a time."""
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -115,3 +116,36 @@ async def test_one_relay_of_a_service_publishes_and_another_takes_over_when_its_
         kafka_bootstrap_servers, topic_names.physical("leads.ingested"), count=6, timeout=3.0
     )
     assert sorted(str(header(record.headers, "ce_id")) for record in records) == sorted(sent)
+
+
+async def test_the_relay_marks_what_it_published_and_counts_it_by_topic(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    outbox = Outbox(TABLES, source="/test")
+    relay = OutboxRelay(service="probe-counted", db=database, tables=TABLES, names=topic_names)
+    with database.transaction() as session:
+        for payload in (
+            factories.lead_ingested(),
+            factories.lead_scored(),
+            factories.lead_ingested(),
+        ):
+            outbox.add(session, payload)
+
+    def published(topic: str) -> float:
+        labels = {"service": "probe-counted", "topic": topic}
+        return REGISTRY.get_sample_value("leadflow_events_published_total", labels) or 0.0
+
+    before = {topic: published(topic) for topic in ("leads.ingested", "leads.scored")}
+    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay-counted")
+    await producer.start()
+    try:
+        assert await relay.publish_pending(producer) == 3
+        assert relay.pending_count() == 0  # all three marked, by their ids
+        assert await relay.publish_pending(producer) == 0
+    finally:
+        await producer.stop()
+        relay._release_leadership()
+    assert {topic: published(topic) - count for topic, count in before.items()} == {
+        "leads.ingested": 2,
+        "leads.scored": 1,
+    }
