@@ -1,4 +1,5 @@
-"""Many new rows into one table in one go: ``COPY … FROM STDIN`` on PostgreSQL.
+"""Many rows into one table in one go on PostgreSQL: ``COPY … FROM STDIN`` for new rows,
+one ``INSERT … SELECT FROM unnest(arrays) ON CONFLICT`` for rows that may be there already.
 
 An ``executemany`` of an ``INSERT`` costs the client, for every row, SQLAlchemy's parameter
 processing and psycopg's adaptation of each value, and the server a statement execution.
@@ -9,7 +10,10 @@ timestamps checked for a time zone), and errors come back as SQLAlchemy's (a dup
 is an :class:`~sqlalchemy.exc.IntegrityError`, as it would be from the ``INSERT``). SQLite
 takes the ``executemany``.
 
-For rows the statement would not change: no ``ON CONFLICT``, no ``RETURNING``.
+:func:`upsert_rows` is the ``ON CONFLICT`` case: an ``executemany`` of it runs one
+statement per row on the server (and its text, the same for every batch, is the only thing
+that is cheap); here each column goes as one array, in one statement whose text depends on
+the table alone, so psycopg prepares it once per connection.
 """
 
 from __future__ import annotations
@@ -19,7 +23,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
-from sqlalchemy import Connection, Table
+from sqlalchemy import Column, Connection, Table
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -83,7 +88,107 @@ def _copy_of(
     statement = "COPY {} ({}) FROM STDIN".format(
         preparer.format_table(table), ", ".join(preparer.format_column(c) for c in columns)
     )
-    processors = tuple(
-        column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns
+    return statement, _processors(columns, dialect)
+
+
+def upsert_rows(
+    bind: Session | Connection,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    key: Sequence[str] = (),
+    update: Sequence[str] = (),
+) -> None:
+    """Insert ``rows`` (each with the same keys, all of them ``table``'s columns); a row
+    whose ``key`` is in the table already, or earlier in ``rows``, updates the ``update``
+    columns of that row, or with no ``update`` is skipped (then ``key`` may be left out:
+    any unique constraint). The outcome is that of the rows inserted one after the other."""
+    if not rows:
+        return
+    if update and not key:
+        raise ValueError("an upsert that updates needs the key it conflicts on")
+    names = tuple(rows[0])
+    _check_columns(table, names)
+    connection = bind.connection() if isinstance(bind, Session) else bind
+    if connection.dialect.name != "postgresql":
+        connection.execute(_sqlite_upsert(table, tuple(key), tuple(update)), list(rows))
+        return
+    if update:
+        rows = _merged_by_key(rows, tuple(key), tuple(update))
+    statement, processors = _upsert_of(table, names, tuple(key), tuple(update), connection.dialect)
+    arrays = [
+        [row[name] if process is None else process(row[name]) for row in rows]
+        for name, process in zip(names, processors, strict=True)
+    ]
+    driver = connection.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    try:
+        with driver.cursor() as cursor:
+            cursor.execute(statement, arrays)
+    except psycopg.Error as error:
+        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+
+
+def _merged_by_key(
+    rows: Sequence[Mapping[str, Any]], key: tuple[str, ...], update: tuple[str, ...]
+) -> list[Mapping[str, Any]]:
+    """One row per key, as the rows one after the other would leave it: the first one's
+    values, its ``update`` columns from the last one (one statement may not touch a row
+    twice)."""
+    merged: dict[tuple[Any, ...], Mapping[str, Any]] = {}
+    for row in rows:
+        identity = tuple(row[name] for name in key)
+        first = merged.get(identity)
+        merged[identity] = row if first is None else {**first, **{n: row[n] for n in update}}
+    return list(merged.values())
+
+
+@functools.cache
+def _upsert_of(
+    table: Table,
+    names: tuple[str, ...],
+    key: tuple[str, ...],
+    update: tuple[str, ...],
+    dialect: Dialect,
+) -> tuple[str, tuple[Processor, ...]]:
+    """The INSERT … SELECT FROM unnest(…) ON CONFLICT for these columns, and each column's
+    bind processor."""
+    columns = [table.c[name] for name in names]
+    preparer = dialect.identifier_preparer
+    arrays = ", ".join(
+        f"CAST(%s AS {column.type.compile(dialect=dialect)}[])" for column in columns
     )
-    return statement, processors
+    target = f" ({', '.join(preparer.format_column(table.c[name]) for name in key)})" if key else ""
+    action = (
+        "DO UPDATE SET "
+        + ", ".join(
+            f"{preparer.format_column(table.c[n])} = EXCLUDED.{preparer.format_column(table.c[n])}"
+            for n in update
+        )
+        if update
+        else "DO NOTHING"
+    )
+    statement = "INSERT INTO {} ({}) SELECT * FROM unnest({}) ON CONFLICT{} {}".format(
+        preparer.format_table(table),
+        ", ".join(preparer.format_column(c) for c in columns),
+        arrays,
+        target,
+        action,
+    )
+    return statement, _processors(columns, dialect)
+
+
+def _processors(columns: Sequence[Column[Any]], dialect: Dialect) -> tuple[Processor, ...]:
+    """What SQLAlchemy does to each value before the driver sees it (JSON serialised,
+    timestamps checked for a time zone)."""
+    return tuple(column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns)
+
+
+@functools.cache
+def _sqlite_upsert(table: Table, key: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    statement = sqlite.insert(table)
+    if not update:
+        return statement.on_conflict_do_nothing(index_elements=list(key) or None)
+    return statement.on_conflict_do_update(
+        index_elements=list(key), set_={name: statement.excluded[name] for name in update}
+    )

@@ -1,4 +1,5 @@
-"""insert_rows: COPY on PostgreSQL, an executemany on SQLite, the same rows either way."""
+"""insert_rows (COPY on PostgreSQL) and upsert_rows (arrays in one INSERT … ON CONFLICT):
+on either database, the rows that one INSERT after the other would leave."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 
 from shared.db import Database
-from shared.db.bulk import insert_rows
+from shared.db.bulk import insert_rows, upsert_rows
 from shared.db.types import UtcDateTime
 
 scratch = MetaData()
@@ -125,3 +126,65 @@ def test_no_rows_is_nothing_to_do(things: Database) -> None:
         insert_rows(session, THINGS, [])
     with things.read() as session:
         assert session.execute(select(THINGS)).first() is None
+
+
+def stored(database: Database) -> dict[str, dict[str, Any]]:
+    with database.read() as session:
+        return {row["name"]: dict(row) for row in session.execute(select(THINGS)).mappings()}
+
+
+def test_an_upsert_inserts_new_rows_and_updates_the_given_columns_of_known_ones(
+    things: Database,
+) -> None:
+    kept, now = thing("kept", notes="first", amount=Decimal("1.50")), datetime.now(UTC)
+    with things.transaction() as session:
+        insert_rows(session, THINGS, [kept])
+    again = {**kept, "id": uuid.uuid4(), "notes": "second", "amount": Decimal("2.50"), "at": now}
+    later = {**again, "id": uuid.uuid4(), "notes": "third"}  # the same name twice: the last wins
+    new = thing("new", attributes={"q": 'a"b'}, flag=True)
+    with things.transaction() as session:
+        upsert_rows(session, THINGS, [again, new, later], key=["name"], update=["notes", "at"])
+    rows = stored(things)
+    assert set(rows) == {"kept", "new"}
+    # Known by its name: the columns to update from the last of its rows, the rest as it was.
+    assert (rows["kept"]["id"], rows["kept"]["notes"], rows["kept"]["amount"]) == (
+        kept["id"],
+        "third",
+        Decimal("1.50"),
+    )
+    assert rows["kept"]["at"] == now
+    assert {k: v for k, v in rows["new"].items() if k != "count"} == new
+
+
+def test_an_upsert_without_updates_skips_rows_already_there_or_earlier_in_the_batch(
+    things: Database,
+) -> None:
+    first = thing("first", notes="kept")
+    with things.transaction() as session:
+        insert_rows(session, THINGS, [first])
+    twice = thing("twice", notes="the first of two")
+    with things.transaction() as session:
+        upsert_rows(
+            session,
+            THINGS,
+            [
+                {**first, "id": uuid.uuid4(), "notes": "skipped"},
+                twice,
+                {**twice, "id": uuid.uuid4(), "notes": "skipped"},
+            ],
+        )
+    rows = stored(things)
+    assert {name: row["notes"] for name, row in rows.items()} == {
+        "first": "kept",
+        "twice": "the first of two",
+    }
+
+
+def test_an_upsert_takes_columns_with_only_nulls_and_refuses_naive_timestamps(
+    things: Database,
+) -> None:
+    with things.transaction() as session:
+        upsert_rows(session, THINGS, [thing("a"), thing("b")], key=["id"])
+        with pytest.raises(Exception, match="naive datetime"):
+            upsert_rows(session, THINGS, [thing("c", at=datetime(2026, 1, 1))], key=["id"])
+    assert sorted(stored(things)) == ["a", "b"]
