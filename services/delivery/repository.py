@@ -9,7 +9,6 @@ the rule of :func:`services.delivery.domain.ordering.dispatchable`, in SQL.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
@@ -36,6 +34,7 @@ from services.delivery.models import (
     Subscription,
 )
 from shared.contracts import LeadErasedV1
+from shared.db.bulk import upsert_rows
 from shared.db.clauses import among
 
 # ---------------------------------------------------------------------------- subscriptions
@@ -218,17 +217,8 @@ def save_lead_views(
         }
         for lead_id, view in views.items()
     ]
-    session.execute(_upsert_lead_view(session.get_bind().dialect.name), rows)
-
-
-@functools.cache
-def _upsert_lead_view(dialect: str) -> Any:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(_table(LeadView))
     changed = ("campaign", "grade", "crm_ids", "updated_at")
-    return statement.on_conflict_do_update(
-        index_elements=["lead_id"], set_={name: statement.excluded[name] for name in changed}
-    )
+    upsert_rows(session, _table(LeadView), rows, key=["lead_id"], update=changed)
 
 
 def _table(model: Any) -> Any:

@@ -3,7 +3,6 @@ and the costs and targets people enter."""
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -11,7 +10,6 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from services.reporting.domain.records import (
@@ -35,6 +33,7 @@ from services.reporting.models import (
     Target,
     TouchpointFact,
 )
+from shared.db.bulk import upsert_rows
 
 CENT = Decimal("0.01")
 
@@ -60,17 +59,7 @@ def add_facts(
     reaches the read model twice by another road (a rebuild running beside the live
     consumer, an event re-published under a new id) a no-op.
     """
-    if rows:
-        dialect = session.get_bind().dialect.name
-        session.execute(_insert_if_new(dialect, model), list(rows))
-
-
-@functools.cache
-def _insert_if_new(dialect: str, model: type[ReportingModel]) -> Any:
-    """One statement per table, values passed as parameters: the statement is then compiled
-    once and cached, where ``.values(**values)`` built a new one for every fact."""
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    return insert(_table(model)).on_conflict_do_nothing()
+    upsert_rows(session, _table(model), rows)
 
 
 def clear_facts(*, session: Session) -> None:
