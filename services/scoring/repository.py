@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
@@ -23,7 +24,7 @@ from services.scoring.models import (
     metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
-from shared.db.bulk import insert_rows, upsert_rows
+from shared.db.bulk import insert_rows
 from shared.db.clauses import among
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
@@ -334,7 +335,15 @@ def _upsert(
     key: str,
     changing: Iterable[str],
 ) -> None:
-    upsert_rows(session, table, rows, key=[key], update=tuple(changing))
+    if not rows:
+        return
+    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    statement = insert(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=[key],
+        set_={name: statement.excluded[name] for name in changing},
+    )
+    session.execute(statement, list(rows))
 
 
 def _dialect(session: Session) -> str:
