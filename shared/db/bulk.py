@@ -22,7 +22,8 @@ table, by measuring.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -51,17 +52,22 @@ def insert_rows(
         return
     statement, processors = _copy_of(table, names, connection.dialect)
     columns = tuple(zip(names, processors, strict=True))
+    with _driver_cursor(connection, statement) as cursor, cursor.copy(statement) as copy:
+        for row in rows:
+            copy.write_row(
+                [row[name] if process is None else process(row[name]) for name, process in columns]
+            )
+
+
+@contextmanager
+def _driver_cursor(connection: Connection, statement: str) -> Iterator[psycopg.Cursor[Any]]:
+    """A psycopg cursor in ``connection``'s transaction; psycopg's errors raised as
+    SQLAlchemy's (a duplicate key an IntegrityError, a lost connection an OperationalError)."""
     driver = connection.connection.driver_connection
     assert isinstance(driver, psycopg.Connection)
     try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(
-                    [
-                        row[name] if process is None else process(row[name])
-                        for name, process in columns
-                    ]
-                )
+        with driver.cursor() as cursor:
+            yield cursor
     except psycopg.Error as error:
         raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
 
@@ -123,13 +129,8 @@ def upsert_rows(
         [row[name] if process is None else process(row[name]) for row in rows]
         for name, process in zip(names, processors, strict=True)
     ]
-    driver = connection.connection.driver_connection
-    assert isinstance(driver, psycopg.Connection)
-    try:
-        with driver.cursor() as cursor:
-            cursor.execute(statement, arrays)
-    except psycopg.Error as error:
-        raise DBAPIError.instance(statement, None, error, psycopg.Error) from error
+    with _driver_cursor(connection, statement) as cursor:
+        cursor.execute(statement, arrays)
 
 
 def _merged_by_key(
