@@ -13,6 +13,7 @@ from typing import Any, Literal
 
 from sqlalchemy import Table, insert
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
 
 from services.ingest import repository
@@ -315,6 +316,10 @@ class _Lookups:
     def account_named(self, account: Account) -> None:
         """``account`` was created or got a name key."""
 
+    def add_account(self, account: Account) -> None:
+        """A new account, to be written."""
+        self.session.add(account)
+
     def add_lead(self, lead: Lead) -> None:
         """A new lead, to be written."""
         self.session.add(lead)
@@ -358,6 +363,9 @@ class _Prefetched(_Lookups):
         # New leads stay out of the session: changed as the batch goes on, written at the
         # end in one insert, without the ORM's unit of work (a third of the cost of a row).
         self.created: list[Lead] = []
+        # New accounts too. A lead already stored that the batch moves to one of them is in
+        # the session: before anything flushes it, they are written (:meth:`_write_accounts`).
+        self.new_accounts: list[Account] = []
         self.touchpoints: list[dict[str, Any]] = []
         self.screened = screening_prepared(session)
         with session.no_autoflush:
@@ -394,7 +402,9 @@ class _Prefetched(_Lookups):
 
     def leads_by_phone(self, phone: str) -> Sequence[Lead]:
         if phone in self.stale or phone not in self.by_phone:
-            # The query sees the database; the batch's new leads are written at its end.
+            # The query sees the database (flushed first: the leads the batch changed); the
+            # batch's new leads are written at its end.
+            self._write_accounts()
             found = [*super().leads_by_phone(phone)]
             found += (lead for lead in self.created if lead.phone == phone)
             return sorted(found, key=_created_at)[: repository.PHONE_MATCHES]
@@ -417,6 +427,7 @@ class _Prefetched(_Lookups):
         return [entry for digest in digests for entry in self.suppressed.get(digest, ())]
 
     def lift(self, erasure_ids: Collection[uuid.UUID]) -> None:
+        self._write_accounts()  # the statement flushes the session first
         super().lift(erasure_ids)
         for digest, entries in self.suppressed.items():
             self.suppressed[digest] = [e for e in entries if e.erasure_id not in erasure_ids]
@@ -451,16 +462,39 @@ class _Prefetched(_Lookups):
                 if key.startswith(prefix) and not any(a is account for a in accounts):
                     accounts.append(account)
 
+    def add_account(self, account: Account) -> None:
+        self.new_accounts.append(account)
+
     def add_lead(self, lead: Lead) -> None:
         self.created.append(lead)
 
     def add_touchpoint(self, values: dict[str, Any]) -> None:
         self.touchpoints.append(values)
 
+    def _write_accounts(self) -> None:
+        """The new accounts so far, in one insert (:func:`insert_rows`); from then on like
+        any account read, in the session."""
+        if not self.new_accounts:
+            return
+        insert_rows(
+            self.session,
+            _ACCOUNTS,
+            [
+                {name: each.__dict__[name] for name in _ACCOUNT_COLUMNS}
+                for each in self.new_accounts
+            ],
+        )
+        for account in self.new_accounts:
+            make_transient_to_detached(account)
+            self.session.add(account)
+        self.new_accounts = []
+
     def write(self) -> None:
-        """The batch's accounts and the leads it changed in one flush, then its new leads
-        and its touchpoints, each in one insert (:func:`insert_rows`). A new lead that
-        collides with one a concurrent transaction created raises IntegrityError here."""
+        """The batch's new accounts in one insert, the accounts and leads it changed in one
+        flush, then its new leads and its touchpoints, each in one insert
+        (:func:`insert_rows`). A new lead or account that collides with one a concurrent
+        transaction created raises IntegrityError here."""
+        self._write_accounts()
         self.session.flush()
         insert_rows(
             self.session,
@@ -470,6 +504,8 @@ class _Prefetched(_Lookups):
         insert_rows(self.session, _TOUCHPOINTS, self.touchpoints)
 
 
+_ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
+_ACCOUNT_COLUMNS = tuple(_ACCOUNTS.c.keys())
 _LEADS: Table = Lead.__table__  # type: ignore[attr-defined]
 _LEAD_COLUMNS = tuple(_LEADS.c.keys())
 _TOUCHPOINTS: Table = TouchpointRow.__table__  # type: ignore[attr-defined]
@@ -582,7 +618,7 @@ def _account(
             )
             try:
                 with lookups.guard():
-                    session.add(account)
+                    lookups.add_account(account)
             except IntegrityError:  # created by a concurrent request
                 account = repository.account_by_domain(
                     session=session, domain=normalized.company_domain
@@ -604,7 +640,7 @@ def _account(
     if found is not None:
         return found
     account = new_row(Account, id=uuid.uuid4(), name=name, name_key=key, created_at=now)
-    session.add(account)
+    lookups.add_account(account)
     lookups.account_named(account)
     return account
 

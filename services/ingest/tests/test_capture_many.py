@@ -291,7 +291,9 @@ def test_a_switchboard_with_more_leads_than_a_look_up_returns_is_matched_as_one_
 ) -> None:
     """The batch's look-up of a phone shared by more leads than a look-up returns is cut
     short; once one of them left the phone, the phone's look-ups are queries, which must
-    still see the leads the batch created (they are written only at its end)."""
+    still see the leads the batch created (they are written only at its end). The one that
+    left moved to an account the batch created, also written at its end: the query must not
+    flush the lead before its account."""
     no_second_pass(monkeypatch)
     switchboard = "+14155550177"
     staff = [
@@ -299,7 +301,8 @@ def test_a_switchboard_with_more_leads_than_a_look_up_returns_is_matched_as_one_
         for n in range(repository.PHONE_MATCHES)
     ]
     items = [
-        {"email": "staff0@initech.com", "phone": "+14155550178"},  # leaves the switchboard
+        # Leaves the switchboard, for a company new to the database.
+        {"email": "staff0@initech.com", "phone": "+14155550178", "website": "initrode.com"},
         # New, and dated before everyone at the switchboard (a backfill): the oldest there.
         {
             "email": "founder@initech.com",
@@ -321,3 +324,8 @@ def test_a_switchboard_with_more_leads_than_a_look_up_returns_is_matched_as_one_
         assert found[key] == wanted[key], key
     founder = ("founder@initech.com", switchboard)
     assert found["results"][2][:3] == ("merged", "phone", founder)
+    with twin.read() as session:
+        moved = session.execute(select(Lead).where(col(Lead.email) == "staff0@initech.com"))
+        account = session.get(Account, moved.scalar_one().account_id)
+    assert account is not None
+    assert account.domain == "initrode.com"
