@@ -205,6 +205,10 @@ LOAD_STATE, LOAD_OUTCOME = "open", "assigned"
 _OPEN_ASSIGNED = f"state = '{LOAD_STATE}' AND outcome = '{LOAD_OUTCOME}'"
 
 
+_SLA_WARNS = "sla_status = 'running'"
+_SLA_DUE = "sla_status IN ('running', 'warned')"
+
+
 def counts_in_load(state: object, outcome: object) -> bool:
     return state == LOAD_STATE and outcome == LOAD_OUTCOME
 
@@ -216,7 +220,20 @@ class AssignmentRow(RoutingModel, table=True):
     __table_args__ = (
         Index("ix_assignments_lead", "lead_id", "routed_at"),
         Index("ix_assignments_rep_state", "rep_id", "state"),
-        Index("ix_assignments_sla", "sla_status", "sla_due_at"),
+        # The SLA worker's clocks (repository.due_timers, next_timer): the running ones by
+        # their warning, the running and warned ones by their deadline.
+        Index(
+            "ix_assignments_sla_warn",
+            "sla_warn_at",
+            postgresql_where=text(_SLA_WARNS),
+            sqlite_where=text(_SLA_WARNS),
+        ),
+        Index(
+            "ix_assignments_sla_due",
+            "sla_due_at",
+            postgresql_where=text(_SLA_DUE),
+            sqlite_where=text(_SLA_DUE),
+        ),
         # The load count of every decision (repository.open_loads): open, assigned only.
         Index(
             "ix_assignments_open_load",

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from sqlalchemy import event, text
 
-from services.routing import timers
+from services.routing import repository, timers
 from services.routing.models import SlaPolicyRow
 from services.routing.service import build_definition
 from services.routing.tests.support import (
@@ -170,6 +172,58 @@ def test_two_instances_never_move_one_clock_twice(database: Database, clock: Fak
     breaches = [status for status, _ in sla_events(database) if status == "breached"]
     assert len(breaches) == 30
     assert len([e for e in routed(database) if e.attempt == 2]) == 30
+
+
+def test_the_worker_finds_its_clocks_without_reading_every_open_assignment(
+    database: Database, clock: FakeClock
+) -> None:
+    """Every open assignment has a running clock: the worker's queries (every second) must
+    go to the due ones through an index, not read them all."""
+    if not database.is_postgresql:
+        pytest.skip("the plans are PostgreSQL's")
+    standard_team(database, rep("ana", "dach", capacity=10_000))
+    for _ in range(3):
+        route(database, scored("A"), clock())
+    with database.transaction() as session:
+        # Many more clocks like the three, none of them due yet (a week away).
+        session.execute(
+            text(
+                "INSERT INTO assignments (id, lead_id, attempt, outcome, grade, rep_id,"
+                " team_id, rule, explanation, skipped, routed_at, state, sla_status,"
+                " sla_warn_at, sla_due_at)"
+                " SELECT gen_random_uuid(), gen_random_uuid(), 1, outcome, grade, rep_id,"
+                " team_id, rule, explanation, skipped, routed_at, state, sla_status,"
+                " sla_warn_at + interval '7 days', sla_due_at + interval '7 days'"
+                " FROM assignments, generate_series(1, 2000)"
+            )
+        )
+    with database.engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+            "ANALYZE assignments"
+        )
+    statements: list[tuple[str, Any]] = []
+
+    def captured(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        statements.append((statement, parameters))
+
+    clock.advance(days=1)
+    event.listen(database.engine, "before_cursor_execute", captured)
+    try:
+        with database.transaction() as session:
+            due = repository.due_timers(session, now=clock(), limit=100)
+            upcoming = repository.next_timer(session)
+    finally:
+        event.remove(database.engine, "before_cursor_execute", captured)
+    assert len(due) == 3  # the three routed, a day later: past their deadline
+    assert upcoming is not None
+    assert len(statements) == 3
+    with database.engine.connect() as connection:
+        for statement, parameters in statements:
+            plan = "\n".join(
+                connection.exec_driver_sql("EXPLAIN " + statement, parameters).scalars()
+            )
+            assert "Seq Scan" not in plan, plan
+            assert "ix_assignments_sla_" in plan, plan
 
 
 def test_a_public_holiday_calendar_pauses_the_clock(database: Database, clock: FakeClock) -> None:
