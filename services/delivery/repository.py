@@ -36,6 +36,7 @@ from services.delivery.models import (
 from shared.contracts import LeadErasedV1
 from shared.db.bulk import upsert_rows
 from shared.db.clauses import among
+from shared.db.rows import table_of
 
 # ---------------------------------------------------------------------------- subscriptions
 
@@ -186,7 +187,7 @@ def lead_views(
 ) -> dict[uuid.UUID, filters.LeadView]:
     if not lead_ids:
         return {}
-    table = _table(LeadView)
+    table = table_of(LeadView)
     rows = session.execute(
         select(table.c.lead_id, table.c.campaign, table.c.grade, table.c.crm_ids).where(
             among(session, table.c.lead_id, lead_ids)
@@ -218,11 +219,7 @@ def save_lead_views(
         for lead_id, view in views.items()
     ]
     changed = ("campaign", "grade", "crm_ids", "updated_at")
-    upsert_rows(session, _table(LeadView), rows, key=["lead_id"], update=changed)
-
-
-def _table(model: Any) -> Any:
-    return model.__table__
+    upsert_rows(session, table_of(LeadView), rows, key=["lead_id"], update=changed)
 
 
 # ---------------------------------------------------------------------------- deliveries

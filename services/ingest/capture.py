@@ -33,7 +33,7 @@ from shared.contracts import (
     Utm,
 )
 from shared.db.bulk import insert_rows
-from shared.db.rows import new_row
+from shared.db.rows import new_row, table_of
 from shared.outbox import Outbox
 
 
@@ -476,14 +476,7 @@ class _Prefetched(_Lookups):
         any account read, in the session."""
         if not self.new_accounts:
             return
-        insert_rows(
-            self.session,
-            _ACCOUNTS,
-            [
-                {name: each.__dict__[name] for name in _ACCOUNT_COLUMNS}
-                for each in self.new_accounts
-            ],
-        )
+        insert_rows(self.session, _ACCOUNTS, _column_values(self.new_accounts, _ACCOUNTS))
         for account in self.new_accounts:
             make_transient_to_detached(account)
             self.session.add(account)
@@ -499,16 +492,20 @@ class _Prefetched(_Lookups):
         insert_rows(
             self.session,
             _LEADS,
-            [{name: lead.__dict__[name] for name in _LEAD_COLUMNS} for lead in self.created],
+            _column_values(self.created, _LEADS),
         )
         insert_rows(self.session, _TOUCHPOINTS, self.touchpoints)
 
 
-_ACCOUNTS: Table = Account.__table__  # type: ignore[attr-defined]
-_ACCOUNT_COLUMNS = tuple(_ACCOUNTS.c.keys())
-_LEADS: Table = Lead.__table__  # type: ignore[attr-defined]
-_LEAD_COLUMNS = tuple(_LEADS.c.keys())
-_TOUCHPOINTS: Table = TouchpointRow.__table__  # type: ignore[attr-defined]
+_ACCOUNTS = table_of(Account)
+_LEADS = table_of(Lead)
+_TOUCHPOINTS = table_of(TouchpointRow)
+
+
+def _column_values(rows: Sequence[Account | Lead], table: Table) -> list[dict[str, Any]]:
+    """Each row object's values of the table's columns, for :func:`insert_rows`."""
+    names = table.c.keys()
+    return [{name: row.__dict__[name] for name in names} for row in rows]
 
 
 def _created_at(lead: Lead) -> datetime:

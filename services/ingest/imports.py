@@ -19,7 +19,6 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import Table
 from sqlmodel import Session
 
 from services.ingest import repository
@@ -39,6 +38,7 @@ from services.ingest.domain.submission import Submission
 from services.ingest.models import Import, ImportIssue
 from services.ingest.settings import IngestSettings
 from shared.db.bulk import insert_rows
+from shared.db.rows import table_of
 from shared.http import DbSession, ReadSession, problem
 from shared.observability.logs import get_logger
 from shared.outbox import Outbox
@@ -223,7 +223,7 @@ def blank_rows(job: Import, numbers: Collection[int]) -> None:
         job.content_version += 1
 
 
-_ISSUES: Table = ImportIssue.__table__  # type: ignore[attr-defined]
+_ISSUES = table_of(ImportIssue)
 ERASED_ROW = Issue("row", "erased on request (right to erasure) before it was imported")
 
 

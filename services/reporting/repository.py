@@ -34,6 +34,7 @@ from services.reporting.models import (
     TouchpointFact,
 )
 from shared.db.bulk import upsert_rows
+from shared.db.rows import table_of
 
 CENT = Decimal("0.01")
 
@@ -59,7 +60,7 @@ def add_facts(
     reaches the read model twice by another road (a rebuild running beside the live
     consumer, an event re-published under a new id) a no-op.
     """
-    upsert_rows(session, _table(model), rows)
+    upsert_rows(session, table_of(model), rows)
 
 
 def clear_facts(*, session: Session) -> None:
@@ -68,16 +69,12 @@ def clear_facts(*, session: Session) -> None:
         session.execute(delete(model))
 
 
-def _table(model: type[ReportingModel]) -> Any:
-    return model.__table__  # type: ignore[attr-defined]
-
-
 def load_facts(*, session: Session, lead_id: uuid.UUID | None = None) -> Facts:
     """Every fact, as domain records (plain rows, no ORM objects: this reads them all); with
     ``lead_id``, only that lead's (by the lead id index)."""
 
     def rows(model: type[ReportingModel]) -> Any:
-        table = _table(model)
+        table = table_of(model)
         query = select(table)
         if lead_id is not None:
             query = query.where(table.c.lead_id == lead_id)
@@ -162,7 +159,7 @@ def fact_rows(*, session: Session) -> dict[str, list[dict[str, Any]]]:
     """Every fact row, sorted by key: what two read models must agree on to be the same."""
     rows: dict[str, list[dict[str, Any]]] = {}
     for model in FACT_TABLES:
-        table: Any = model.__table__  # type: ignore[attr-defined]
+        table = table_of(model)
         keys = list(table.primary_key.columns)
         result = session.execute(select(table).order_by(*keys)).mappings()
         rows[table.name] = [dict(row) for row in result]

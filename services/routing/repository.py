@@ -51,6 +51,7 @@ from services.routing.models import (
     TerritoryRow,
 )
 from shared.db.clauses import among
+from shared.db.rows import table_of
 
 # ---------------------------------------------------------------- configuration
 
@@ -371,7 +372,7 @@ def save_rotation(
     cache.moved_at[team_id] = now
 
 
-_PASSES = RotationPassRow.__table__  # type: ignore[attr-defined]
+_PASSES = table_of(RotationPassRow)
 _UPDATE_PASS = (
     _PASSES.update()
     .where(_PASSES.c.team_id == bindparam("b_team"), _PASSES.c.rep_id == bindparam("b_rep"))

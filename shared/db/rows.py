@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, TypeVar, cast
 
 from pydantic.fields import FieldInfo
+from sqlalchemy import Table
 from sqlalchemy.orm import configure_mappers
 from sqlalchemy.orm.instrumentation import ClassManager, manager_of_class
 from sqlmodel import SQLModel
@@ -45,6 +46,12 @@ def new_row(model: type[M], **values: Any) -> M:
     # history to record, and its INSERT reads its values from there.
     row.__dict__.update(values)
     return row
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """A table model's Core table, for statements without the ORM (SQLModel leaves
+    ``__table__`` untyped)."""
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
 
 
 def _default_of(field: FieldInfo) -> Callable[[], Any]:
