@@ -116,6 +116,14 @@ def revision(
     typer.echo(f"wrote {path}" if path else "no changes")
 
 
+# The services' event loop: asyncio's own, not uvloop (which uvicorn[standard] would pick).
+# aiokafka turns an OSError from a write to a connection the broker closed into a connection
+# error it recovers from; uvloop raises RuntimeError there instead, which ends a client's
+# metadata task for good, and a consumer then never finds its group again after a broker
+# restart (seen in tests/test_faults.py; aiokafka issue 1038, open).
+EVENT_LOOP = "asyncio"
+
+
 @app.command()
 def serve(
     service: Annotated[str, typer.Argument(help=f"One of: {', '.join(SERVICES)}")],
@@ -148,6 +156,7 @@ def serve(
         access_log=False,
         timeout_keep_alive=settings.http_keep_alive_seconds,
         timeout_graceful_shutdown=30,
+        loop=EVENT_LOOP,
     )
 
 
