@@ -33,3 +33,11 @@ def among(
     if dialect.name == "postgresql":
         return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
     return element.in_(values)
+
+
+def among_parameter(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
+    """:func:`among` for a statement built once and run many times: the values are the
+    parameter ``name``, given at each execution."""
+    if dialect == "postgresql":
+        return column == any_(bindparam(name, type_=ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))

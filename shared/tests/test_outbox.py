@@ -149,3 +149,37 @@ async def test_the_relay_marks_what_it_published_and_counts_it_by_topic(
         "leads.ingested": 2,
         "leads.scored": 1,
     }
+
+
+async def test_the_relay_reads_and_marks_outside_a_transaction_on_postgresql(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    """Each read and mark is one statement on the connection that holds the lock: in
+    autocommit, so a cycle sends no BEGIN and COMMIT, and the connection never sits idle in
+    a transaction between cycles (which would hold back vacuum)."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite relays through pooled transactions")
+    outbox = Outbox(TABLES, source="/test")
+    relay = OutboxRelay(service="probe-autocommit", db=database, tables=TABLES, names=topic_names)
+    with database.transaction() as session:
+        outbox.add(session, factories.lead_ingested())
+    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay-autocommit")
+    await producer.start()
+    try:
+        assert await relay.publish_pending(producer) == 1
+        leader = relay._leader_connection
+        assert leader is not None
+        assert leader.connection.dbapi_connection.autocommit  # type: ignore[union-attr]
+        with database.engine.connect() as connection:
+            states = connection.execute(
+                text(
+                    "SELECT state FROM pg_stat_activity WHERE pid IN (SELECT pid FROM pg_locks"
+                    " WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database"
+                    " WHERE datname = current_database()))"
+                )
+            ).scalars()
+            assert list(states) == ["idle"]
+        assert relay.pending_count() == 0
+    finally:
+        await producer.stop()
+        relay._release_leadership()
