@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 import zlib
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import Insert, Row, Select, Table, bindparam, delete, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -25,7 +26,7 @@ from services.scoring.models import (
 )
 from shared.contracts import LeadSnapshot, Touchpoint
 from shared.db.bulk import insert_rows
-from shared.db.clauses import among
+from shared.db.clauses import among_parameter
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
 LEADS = metadata.tables["leads"]
@@ -33,6 +34,70 @@ TOUCHPOINTS = metadata.tables["touchpoints"]
 SCORES = metadata.tables["scores"]
 HISTORY = metadata.tables["score_history"]
 FEEDBACK = metadata.tables["feedback"]
+
+# The statements each consumer batch runs, built once per dialect
+# (shared.db.clauses.among_parameter says why).
+_SHARE_RULEBOOK_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_ACTIVE_RULEBOOK = select(RulebookRecord).where(col(RulebookRecord.active).is_(True))
+
+
+@functools.cache
+def _touchpoints_of(dialect: str) -> Select[Any]:
+    t = TOUCHPOINTS.c
+    return select(
+        t.lead_id,
+        t.touchpoint_id,
+        t.type,
+        t.occurred_at,
+        t.door,
+        t.source,
+        t.campaign,
+        t.reference,
+        t.utm_source,
+        t.utm_medium,
+        t.utm_campaign,
+        t.utm_term,
+        t.utm_content,
+    ).where(among_parameter(dialect, t.lead_id, "lead_ids"))
+
+
+@functools.cache
+def _known_touchpoints(dialect: str) -> Select[Any]:
+    t = TOUCHPOINTS.c
+    return select(t.touchpoint_id).where(among_parameter(dialect, t.touchpoint_id, "ids"))
+
+
+@functools.cache
+def _lead_rows(dialect: str, *, for_update: bool) -> Select[Any]:
+    c = LEADS.c
+    statement = select(c.lead_id, c.snapshot, c.touchpoint_count, c.closed, c.status).where(
+        among_parameter(dialect, c.lead_id, "lead_ids")
+    )
+    if for_update:
+        statement = statement.order_by(c.lead_id).with_for_update()
+    return statement
+
+
+@functools.cache
+def _score_grades_for_update(dialect: str) -> Select[Any]:
+    c = SCORES.c
+    return (
+        select(c.lead_id, c.grade, c.categories)
+        .where(among_parameter(dialect, c.lead_id, "lead_ids"))
+        .order_by(c.lead_id)
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _latest_statuses(dialect: str) -> Select[Any]:
+    c = FEEDBACK.c
+    return (
+        select(c.lead_id, c.status)
+        .where(among_parameter(dialect, c.lead_id, "lead_ids"))
+        .order_by(c.occurred_at, c.id)
+    )
+
 
 # ---------------------------------------------------------------------------- rulebooks
 
@@ -45,7 +110,7 @@ def share_rulebook_lock(*, session: Session) -> None:
     """Writers of scores hold this (shared) until their transaction ends: the active version
     they read stays the active one until they commit (PostgreSQL; SQLite has one writer)."""
     if _dialect(session) == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": RULEBOOK_LOCK})
+        session.execute(_SHARE_RULEBOOK_LOCK, {"key": RULEBOOK_LOCK})
 
 
 def take_rulebook_lock(*, session: Session) -> None:
@@ -56,9 +121,7 @@ def take_rulebook_lock(*, session: Session) -> None:
 
 
 def active_rulebook(*, session: Session) -> RulebookRecord | None:
-    return session.execute(
-        select(RulebookRecord).where(col(RulebookRecord.active).is_(True))
-    ).scalar_one_or_none()
+    return session.execute(_ACTIVE_RULEBOOK).scalar_one_or_none()
 
 
 def rulebook(*, session: Session, version: int) -> RulebookRecord | None:
@@ -177,24 +240,7 @@ def touchpoints_of(
     found: dict[uuid.UUID, list[TouchpointFacts]] = {lead_id: [] for lead_id in lead_ids}
     if not lead_ids:
         return found
-    t = TOUCHPOINTS.c
-    rows = session.execute(
-        select(
-            t.lead_id,
-            t.touchpoint_id,
-            t.type,
-            t.occurred_at,
-            t.door,
-            t.source,
-            t.campaign,
-            t.reference,
-            t.utm_source,
-            t.utm_medium,
-            t.utm_campaign,
-            t.utm_term,
-            t.utm_content,
-        ).where(among(session, t.lead_id, lead_ids))
-    )
+    rows = session.execute(_touchpoints_of(_dialect(session)), {"lead_ids": list(lead_ids)})
     for lead_id, *fields in rows:
         found[lead_id].append(TouchpointFacts(*fields))
     return found
@@ -223,12 +269,8 @@ def known_touchpoints(*, session: Session, touchpoint_ids: Collection[uuid.UUID]
     """Those of ``touchpoint_ids`` already recorded."""
     if not touchpoint_ids:
         return set()
-    t = TOUCHPOINTS.c
-    return set(
-        session.execute(
-            select(t.touchpoint_id).where(among(session, t.touchpoint_id, touchpoint_ids))
-        ).scalars()
-    )
+    found = session.execute(_known_touchpoints(_dialect(session)), {"ids": list(touchpoint_ids)})
+    return set(found.scalars())
 
 
 def insert_touchpoints(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -252,13 +294,8 @@ def lead_rows(
     the known ones of ``lead_ids``; ``for_update``: locked as :func:`leads` locks them."""
     if not lead_ids:
         return {}
-    c = LEADS.c
-    statement = select(c.lead_id, c.snapshot, c.touchpoint_count, c.closed, c.status).where(
-        among(session, c.lead_id, lead_ids)
-    )
-    if for_update:
-        statement = statement.order_by(c.lead_id).with_for_update()
-    return {row.lead_id: row for row in session.execute(statement)}
+    statement = _lead_rows(_dialect(session), for_update=for_update)
+    return {row.lead_id: row for row in session.execute(statement, {"lead_ids": list(lead_ids)})}
 
 
 def score_grades_for_update(
@@ -268,12 +305,8 @@ def score_grades_for_update(
     :func:`scores_for_update` locks them."""
     if not lead_ids:
         return {}
-    c = SCORES.c
     rows = session.execute(
-        select(c.lead_id, c.grade, c.categories)
-        .where(among(session, c.lead_id, lead_ids))
-        .order_by(c.lead_id)
-        .with_for_update()
+        _score_grades_for_update(_dialect(session)), {"lead_ids": list(lead_ids)}
     )
     return {
         lead_id: (grade, tuple(str(category["grade"]) for category in categories))
@@ -285,12 +318,7 @@ def latest_statuses(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dic
     """The latest feedback status of each of ``lead_ids`` that has any (:func:`latest_status`)."""
     if not lead_ids:
         return {}
-    c = FEEDBACK.c
-    rows = session.execute(
-        select(c.lead_id, c.status)
-        .where(among(session, c.lead_id, lead_ids))
-        .order_by(c.occurred_at, c.id)
-    )
+    rows = session.execute(_latest_statuses(_dialect(session)), {"lead_ids": list(lead_ids)})
     return {row.lead_id: row.status for row in rows}  # the last one wins
 
 
@@ -337,13 +365,16 @@ def _upsert(
 ) -> None:
     if not rows:
         return
-    insert = postgresql.insert if _dialect(session) == "postgresql" else sqlite.insert
+    session.execute(_upsert_statement(_dialect(session), table, key, tuple(changing)), list(rows))
+
+
+@functools.cache
+def _upsert_statement(dialect: str, table: Table, key: str, changing: tuple[str, ...]) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = insert(table)
-    statement = statement.on_conflict_do_update(
-        index_elements=[key],
-        set_={name: statement.excluded[name] for name in changing},
+    return statement.on_conflict_do_update(
+        index_elements=[key], set_={name: statement.excluded[name] for name in changing}
     )
-    session.execute(statement, list(rows))
 
 
 def _dialect(session: Session) -> str:

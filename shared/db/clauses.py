@@ -37,7 +37,10 @@ def among(
 
 def among_parameter(dialect: str, column: ColumnElement[Any], name: str) -> ColumnElement[bool]:
     """:func:`among` for a statement built once and run many times: the values are the
-    parameter ``name``, given at each execution."""
+    parameter ``name``, given at each execution. A statement built anew for each execution
+    costs SQLAlchemy its construction and cache key every time: a batch read by ids took
+    ~480 µs of client CPU that way, ~230 µs built once (the driver alone: ~200 µs). The
+    statements every batch runs are built once for that."""
     if dialect == "postgresql":
         return column == any_(bindparam(name, type_=ARRAY(column.type)))
     return column.in_(bindparam(name, expanding=True))
