@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 import zlib
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import Select, bindparam, delete, func, or_, select, text
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
@@ -25,7 +26,7 @@ from services.ingest.models import (
     Suppression,
     Touchpoint,
 )
-from shared.db.clauses import among
+from shared.db.clauses import among_parameter
 
 
 def lead_by_id(*, session: Session, lead_id: uuid.UUID) -> Lead | None:
@@ -40,6 +41,47 @@ def lead_by_email(*, session: Session, email: str) -> Lead | None:
 PHONE_MATCHES = 20
 # Values in one IN (...) of a look-up for a batch.
 _CHUNK = 500
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+# The statements each capture runs, built once per dialect (shared.db.clauses.among_parameter
+# says why).
+_SHARED_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
+_EXCLUSIVE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_ANY_SUPPRESSION = select(col(Suppression.digest)).limit(1)
+
+
+@functools.cache
+def _leads_by_emails(dialect: str) -> Select[Any]:
+    return select(Lead).where(among_parameter(dialect, col(Lead.email), "emails"))
+
+
+@functools.cache
+def _leads_by_phones(dialect: str) -> Select[Any]:
+    ranked = (
+        select(
+            col(Lead.id).label("id"),
+            func.row_number()
+            .over(partition_by=col(Lead.phone), order_by=col(Lead.created_at))
+            .label("rank"),
+        )
+        .where(among_parameter(dialect, col(Lead.phone), "phones"))
+        .subquery()
+    )
+    return (
+        select(Lead)
+        .join(ranked, col(Lead.id) == ranked.c.id)
+        .where(ranked.c.rank <= bindparam("limit"))
+        .order_by(col(Lead.phone), col(Lead.created_at))
+    )
+
+
+@functools.cache
+def _accounts_by_domains(dialect: str) -> Select[Any]:
+    return select(Account).where(among_parameter(dialect, col(Account.domain), "domains"))
 
 
 def _chunks(values: Sequence[str]) -> list[Sequence[str]]:
@@ -61,35 +103,20 @@ def leads_by_phone(*, session: Session, phone: str) -> Sequence[Lead]:
 
 def leads_by_emails(*, session: Session, emails: Sequence[str]) -> list[Lead]:
     """The leads of these emails (at most one each)."""
+    statement = _leads_by_emails(_dialect(session))
     found: list[Lead] = []
     for chunk in _chunks(emails):
-        found += session.execute(
-            select(Lead).where(among(session, col(Lead.email), chunk))
-        ).scalars()
+        found += session.execute(statement, {"emails": list(chunk)}).scalars()
     return found
 
 
 def leads_by_phones(*, session: Session, phones: Sequence[str], limit: int) -> list[Lead]:
     """For each of these phones, what :func:`leads_by_phone` answers: the ``limit`` oldest
     leads with it, oldest first."""
+    statement = _leads_by_phones(_dialect(session))
     found: list[Lead] = []
     for chunk in _chunks(phones):
-        ranked = (
-            select(
-                col(Lead.id).label("id"),
-                func.row_number()
-                .over(partition_by=col(Lead.phone), order_by=col(Lead.created_at))
-                .label("rank"),
-            )
-            .where(among(session, col(Lead.phone), chunk))
-            .subquery()
-        )
-        found += session.execute(
-            select(Lead)
-            .join(ranked, col(Lead.id) == ranked.c.id)
-            .where(ranked.c.rank <= limit)
-            .order_by(col(Lead.phone), col(Lead.created_at))
-        ).scalars()
+        found += session.execute(statement, {"phones": list(chunk), "limit": limit}).scalars()
     return found
 
 
@@ -109,11 +136,10 @@ def account_by_domain(*, session: Session, domain: str) -> Account | None:
 
 
 def accounts_by_domains(*, session: Session, domains: Sequence[str]) -> list[Account]:
+    statement = _accounts_by_domains(_dialect(session))
     found: list[Account] = []
     for chunk in _chunks(domains):
-        found += session.execute(
-            select(Account).where(among(session, col(Account.domain), chunk))
-        ).scalars()
+        found += session.execute(statement, {"domains": list(chunk)}).scalars()
     return found
 
 
@@ -242,13 +268,13 @@ ERASURE_LOCK = zlib.crc32(b"leadflow-ingest-erasure") - 2**31
 
 
 def share_erasure_lock(*, session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": ERASURE_LOCK})
+    if _dialect(session) == "postgresql":
+        session.execute(_SHARED_LOCK, {"key": ERASURE_LOCK})
 
 
 def take_erasure_lock(*, session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": ERASURE_LOCK})
+    if _dialect(session) == "postgresql":
+        session.execute(_EXCLUSIVE_LOCK, {"key": ERASURE_LOCK})
 
 
 # Batch captures on PostgreSQL hold this lock to their commit: one batch at a time
@@ -257,12 +283,12 @@ BATCH_LOCK = zlib.crc32(b"leadflow-ingest-batch") - 2**31
 
 
 def take_batch_lock(*, session: Session) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": BATCH_LOCK})
+    if _dialect(session) == "postgresql":
+        session.execute(_EXCLUSIVE_LOCK, {"key": BATCH_LOCK})
 
 
 def any_suppression(*, session: Session) -> bool:
-    return session.execute(select(col(Suppression.digest)).limit(1)).first() is not None
+    return session.execute(_ANY_SUPPRESSION).first() is not None
 
 
 def leads_of_person(*, session: Session, email: str) -> list[Lead]:

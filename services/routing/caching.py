@@ -129,9 +129,11 @@ def of(session: Session) -> TransactionCache:
 
 
 def config_version(session: Session) -> int | None:
-    return session.execute(
-        select(col(ConfigVersionRow.version)).where(col(ConfigVersionRow.id) == 1)
-    ).scalar()
+    return session.execute(_CONFIG_VERSION).scalar()
+
+
+# Read by every transaction that routes (built once: shared.db.clauses.among_parameter).
+_CONFIG_VERSION = select(col(ConfigVersionRow.version)).where(col(ConfigVersionRow.id) == 1)
 
 
 def kept(engine: Engine) -> Snapshot | None:

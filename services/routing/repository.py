@@ -8,12 +8,13 @@ SQLite a write transaction holds the whole database (``BEGIN IMMEDIATE``).
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, or_, select, update
+from sqlalchemy import Insert, Select, bindparam, delete, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -50,7 +51,7 @@ from services.routing.models import (
     TeamRow,
     TerritoryRow,
 )
-from shared.db.clauses import among
+from shared.db.clauses import among_parameter
 from shared.db.rows import table_of
 
 # ---------------------------------------------------------------- configuration
@@ -221,6 +222,55 @@ _OPEN_LOADS = (
 )
 
 
+# Those of every batch, the same way: its ids a parameter (shared.db.clauses.among_parameter).
+@functools.cache
+def _pending_feedback_of(dialect: str) -> Select[Any]:
+    return (
+        select(FeedbackRow)
+        .where(
+            among_parameter(dialect, col(FeedbackRow.lead_id), "lead_ids"),
+            col(FeedbackRow.assignment_id).is_(None),
+        )
+        .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
+    )
+
+
+@functools.cache
+def _lock_leads(dialect: str) -> Select[Any]:
+    return (
+        select(RoutedLeadRow)
+        .where(among_parameter(dialect, col(RoutedLeadRow.lead_id), "lead_ids"))
+        .order_by(col(RoutedLeadRow.lead_id))
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _new_rotation(dialect: str) -> Insert:
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return insert(TeamRotationRow).on_conflict_do_nothing()
+
+
+_LOCK_ROTATION = (
+    select(TeamRotationRow)
+    .where(col(TeamRotationRow.team_id) == bindparam("team_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_ROTATION_PASSES = select(col(RotationPassRow.rep_id), col(RotationPassRow.pass_value)).where(
+    col(RotationPassRow.team_id) == bindparam("team_id")
+)
+_MOVE_ROTATION = (
+    update(TeamRotationRow)
+    .where(col(TeamRotationRow.team_id) == bindparam("b_team"))
+    .values(virtual_time=bindparam("b_time"), updated_at=bindparam("b_at"))
+)
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
 def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[AssignmentRow]:
     query = (
         select(AssignmentRow)
@@ -245,16 +295,9 @@ def pending_feedback_of(
     """:func:`pending_feedback` of many leads in one query, by lead."""
     if not lead_ids:
         return {}
-    query = (
-        select(FeedbackRow)
-        .where(
-            among(session, col(FeedbackRow.lead_id), lead_ids),
-            col(FeedbackRow.assignment_id).is_(None),
-        )
-        .order_by(col(FeedbackRow.occurred_at), col(FeedbackRow.id))
-    )
+    query = _pending_feedback_of(_dialect(session))
     pending: dict[uuid.UUID, list[FeedbackRow]] = {}
-    for feedback in session.execute(query).scalars():
+    for feedback in session.execute(query, {"lead_ids": list(lead_ids)}).scalars():
         pending.setdefault(feedback.lead_id, []).append(feedback)
     return pending
 
@@ -266,13 +309,9 @@ def lock_leads(
     with leads in common wait for each other, never deadlock)."""
     if not lead_ids:
         return {}
-    query = (
-        select(RoutedLeadRow)
-        .where(among(session, col(RoutedLeadRow.lead_id), lead_ids))
-        .order_by(col(RoutedLeadRow.lead_id))
-        .with_for_update()
-    )
-    return {lead.lead_id: lead for lead in session.execute(query).scalars()}
+    query = _lock_leads(_dialect(session))
+    found = session.execute(query, {"lead_ids": list(lead_ids)}).scalars()
+    return {lead.lead_id: lead for lead in found}
 
 
 def reps_who_had(session: Session, *, lead_id: uuid.UUID) -> frozenset[str]:
@@ -318,14 +357,6 @@ def recent_leads(session: Session, *, limit: int) -> list[RoutedLeadRow]:
 # ---------------------------------------------------------------- round robin
 
 
-def _insert_ignore(session: Session, model: type[Any], values: dict[str, Any]) -> None:
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        session.execute(pg_insert(model).values(**values).on_conflict_do_nothing())
-    else:
-        session.execute(sqlite_insert(model).values(**values).on_conflict_do_nothing())
-
-
 def lock_rotations(
     session: Session, *, team_ids: Sequence[str], now: datetime
 ) -> dict[str, Rotation]:
@@ -338,24 +369,12 @@ def lock_rotations(
         if team_id in locked:
             rotations[team_id] = locked[team_id]
             continue
-        _insert_ignore(
-            session, TeamRotationRow, {"team_id": team_id, "virtual_time": 0, "updated_at": now}
+        session.execute(
+            _new_rotation(_dialect(session)),
+            {"team_id": team_id, "virtual_time": 0, "updated_at": now},
         )
-        row = (
-            session.execute(
-                select(TeamRotationRow)
-                .where(col(TeamRotationRow.team_id) == team_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            )
-            .scalars()
-            .one()
-        )
-        passes = session.execute(
-            select(col(RotationPassRow.rep_id), col(RotationPassRow.pass_value)).where(
-                col(RotationPassRow.team_id) == team_id
-            )
-        ).all()
+        row = session.execute(_LOCK_ROTATION, {"team_id": team_id}).scalars().one()
+        passes = session.execute(_ROTATION_PASSES, {"team_id": team_id}).all()
         rotations[team_id] = Rotation(virtual_time=row.virtual_time, passes=dict(passes))
         locked[team_id] = cache.stored[team_id] = rotations[team_id]
     return rotations
@@ -385,9 +404,8 @@ def write_rotations(session: Session, cache: caching.TransactionCache) -> None:
     for team_id, now in sorted(cache.moved_at.items()):
         before, after = cache.stored[team_id], cache.rotations[team_id]
         session.execute(
-            update(TeamRotationRow)
-            .where(col(TeamRotationRow.team_id) == team_id)
-            .values(virtual_time=after.virtual_time, updated_at=now)
+            _MOVE_ROTATION,
+            {"b_team": team_id, "b_time": after.virtual_time, "b_at": now},
         )
         gone = [rep for rep in before.passes if rep not in after.passes]
         if gone:
