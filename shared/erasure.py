@@ -36,7 +36,7 @@ from sqlalchemy import Column, MetaData, Select, Table, Uuid, delete, select, te
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session
 
-from shared.db.clauses import among_parameter
+from shared.db.clauses import among_parameter, dialect_of
 from shared.db.runtime_tables import RuntimeTables
 from shared.db.types import UtcDateTime
 from shared.observability.logs import get_logger
@@ -93,7 +93,7 @@ class ErasureLedger:
         """Record the lead as erased; False when it was already."""
         if self.is_erased(session, lead_id):
             return False
-        dialect = session.get_bind().dialect.name
+        dialect = dialect_of(session)
         insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
         session.execute(
             insert(self.erased)
@@ -107,7 +107,7 @@ class ErasureLedger:
 
         Call it before writing anything of a lead, and in the erasure's handler before
         erasing: the two then never interleave, whichever replica runs which."""
-        if session.get_bind().dialect.name == "postgresql":
+        if dialect_of(session) == "postgresql":
             session.execute(
                 text("SELECT pg_advisory_xact_lock(:namespace, :lead)"),
                 {"namespace": LOCK_NAMESPACE, "lead": zlib.crc32(lead_id.bytes) - 2**31},
@@ -121,7 +121,7 @@ class ErasureLedger:
         ids = set(lead_ids)
         if not ids:
             return set()
-        dialect = session.get_bind().dialect.name
+        dialect = dialect_of(session)
         if dialect == "postgresql":
             keys = sorted({zlib.crc32(lead_id.bytes) - 2**31 for lead_id in ids})
             session.execute(_HOLD_LEADS, {"namespace": LOCK_NAMESPACE, "keys": keys})

@@ -33,6 +33,7 @@ from shared.contracts import (
     Utm,
 )
 from shared.db.bulk import insert_rows
+from shared.db.clauses import dialect_of
 from shared.db.rows import new_row, table_of
 from shared.outbox import Outbox
 
@@ -646,7 +647,7 @@ def _account(
 def _race_guard(session: Session) -> Iterator[None]:
     """A savepoint around an insert a concurrent transaction may have made first. SQLite
     runs one writer at a time (BEGIN IMMEDIATE): nothing can race there, so no savepoint."""
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect_of(session) == "sqlite":
         yield
         session.flush()
         return

@@ -26,7 +26,7 @@ from services.ingest.models import (
     Suppression,
     Touchpoint,
 )
-from shared.db.clauses import among_parameter
+from shared.db.clauses import among_parameter, dialect_of
 
 
 def lead_by_id(*, session: Session, lead_id: uuid.UUID) -> Lead | None:
@@ -41,10 +41,6 @@ def lead_by_email(*, session: Session, email: str) -> Lead | None:
 PHONE_MATCHES = 20
 # Values in one IN (...) of a look-up for a batch.
 _CHUNK = 500
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
 
 
 # The statements each capture runs, built once per dialect (shared.db.clauses.among_parameter
@@ -103,7 +99,7 @@ def leads_by_phone(*, session: Session, phone: str) -> Sequence[Lead]:
 
 def leads_by_emails(*, session: Session, emails: Sequence[str]) -> list[Lead]:
     """The leads of these emails (at most one each)."""
-    statement = _leads_by_emails(_dialect(session))
+    statement = _leads_by_emails(dialect_of(session))
     found: list[Lead] = []
     for chunk in _chunks(emails):
         found += session.execute(statement, {"emails": list(chunk)}).scalars()
@@ -113,7 +109,7 @@ def leads_by_emails(*, session: Session, emails: Sequence[str]) -> list[Lead]:
 def leads_by_phones(*, session: Session, phones: Sequence[str], limit: int) -> list[Lead]:
     """For each of these phones, what :func:`leads_by_phone` answers: the ``limit`` oldest
     leads with it, oldest first."""
-    statement = _leads_by_phones(_dialect(session))
+    statement = _leads_by_phones(dialect_of(session))
     found: list[Lead] = []
     for chunk in _chunks(phones):
         found += session.execute(statement, {"phones": list(chunk), "limit": limit}).scalars()
@@ -136,7 +132,7 @@ def account_by_domain(*, session: Session, domain: str) -> Account | None:
 
 
 def accounts_by_domains(*, session: Session, domains: Sequence[str]) -> list[Account]:
-    statement = _accounts_by_domains(_dialect(session))
+    statement = _accounts_by_domains(dialect_of(session))
     found: list[Account] = []
     for chunk in _chunks(domains):
         found += session.execute(statement, {"domains": list(chunk)}).scalars()
@@ -268,12 +264,12 @@ ERASURE_LOCK = zlib.crc32(b"leadflow-ingest-erasure") - 2**31
 
 
 def share_erasure_lock(*, session: Session) -> None:
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(_SHARED_LOCK, {"key": ERASURE_LOCK})
 
 
 def take_erasure_lock(*, session: Session) -> None:
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(_EXCLUSIVE_LOCK, {"key": ERASURE_LOCK})
 
 
@@ -283,7 +279,7 @@ BATCH_LOCK = zlib.crc32(b"leadflow-ingest-batch") - 2**31
 
 
 def take_batch_lock(*, session: Session) -> None:
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(_EXCLUSIVE_LOCK, {"key": BATCH_LOCK})
 
 

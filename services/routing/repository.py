@@ -51,7 +51,7 @@ from services.routing.models import (
     TeamRow,
     TerritoryRow,
 )
-from shared.db.clauses import among_parameter
+from shared.db.clauses import among_parameter, dialect_of
 from shared.db.rows import table_of
 
 # ---------------------------------------------------------------- configuration
@@ -267,10 +267,6 @@ _MOVE_ROTATION = (
 )
 
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
 def lead_assignments(session: Session, *, lead_id: uuid.UUID) -> list[AssignmentRow]:
     query = (
         select(AssignmentRow)
@@ -295,7 +291,7 @@ def pending_feedback_of(
     """:func:`pending_feedback` of many leads in one query, by lead."""
     if not lead_ids:
         return {}
-    query = _pending_feedback_of(_dialect(session))
+    query = _pending_feedback_of(dialect_of(session))
     pending: dict[uuid.UUID, list[FeedbackRow]] = {}
     for feedback in session.execute(query, {"lead_ids": list(lead_ids)}).scalars():
         pending.setdefault(feedback.lead_id, []).append(feedback)
@@ -309,7 +305,7 @@ def lock_leads(
     with leads in common wait for each other, never deadlock)."""
     if not lead_ids:
         return {}
-    query = _lock_leads(_dialect(session))
+    query = _lock_leads(dialect_of(session))
     found = session.execute(query, {"lead_ids": list(lead_ids)}).scalars()
     return {lead.lead_id: lead for lead in found}
 
@@ -370,7 +366,7 @@ def lock_rotations(
             rotations[team_id] = locked[team_id]
             continue
         session.execute(
-            _new_rotation(_dialect(session)),
+            _new_rotation(dialect_of(session)),
             {"team_id": team_id, "virtual_time": 0, "updated_at": now},
         )
         row = session.execute(_LOCK_ROTATION, {"team_id": team_id}).scalars().one()

@@ -26,7 +26,7 @@ from services.scoring.models import (
 )
 from shared.contracts import LeadSnapshot, Touchpoint
 from shared.db.bulk import insert_rows
-from shared.db.clauses import among_parameter
+from shared.db.clauses import among_parameter, dialect_of
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
 LEADS = metadata.tables["leads"]
@@ -109,14 +109,14 @@ RULEBOOK_LOCK = zlib.crc32(b"leadflow-scoring-rulebook")
 def share_rulebook_lock(*, session: Session) -> None:
     """Writers of scores hold this (shared) until their transaction ends: the active version
     they read stays the active one until they commit (PostgreSQL; SQLite has one writer)."""
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(_SHARE_RULEBOOK_LOCK, {"key": RULEBOOK_LOCK})
 
 
 def take_rulebook_lock(*, session: Session) -> None:
     """An activation holds this (exclusive) until it commits: it waits for the writers of
     scores in progress, and those after it read the new version."""
-    if _dialect(session) == "postgresql":
+    if dialect_of(session) == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RULEBOOK_LOCK})
 
 
@@ -240,7 +240,7 @@ def touchpoints_of(
     found: dict[uuid.UUID, list[TouchpointFacts]] = {lead_id: [] for lead_id in lead_ids}
     if not lead_ids:
         return found
-    rows = session.execute(_touchpoints_of(_dialect(session)), {"lead_ids": list(lead_ids)})
+    rows = session.execute(_touchpoints_of(dialect_of(session)), {"lead_ids": list(lead_ids)})
     for lead_id, *fields in rows:
         found[lead_id].append(TouchpointFacts(*fields))
     return found
@@ -269,7 +269,7 @@ def known_touchpoints(*, session: Session, touchpoint_ids: Collection[uuid.UUID]
     """Those of ``touchpoint_ids`` already recorded."""
     if not touchpoint_ids:
         return set()
-    found = session.execute(_known_touchpoints(_dialect(session)), {"ids": list(touchpoint_ids)})
+    found = session.execute(_known_touchpoints(dialect_of(session)), {"ids": list(touchpoint_ids)})
     return set(found.scalars())
 
 
@@ -294,7 +294,7 @@ def lead_rows(
     the known ones of ``lead_ids``; ``for_update``: locked as :func:`leads` locks them."""
     if not lead_ids:
         return {}
-    statement = _lead_rows(_dialect(session), for_update=for_update)
+    statement = _lead_rows(dialect_of(session), for_update=for_update)
     return {row.lead_id: row for row in session.execute(statement, {"lead_ids": list(lead_ids)})}
 
 
@@ -306,7 +306,7 @@ def score_grades_for_update(
     if not lead_ids:
         return {}
     rows = session.execute(
-        _score_grades_for_update(_dialect(session)), {"lead_ids": list(lead_ids)}
+        _score_grades_for_update(dialect_of(session)), {"lead_ids": list(lead_ids)}
     )
     return {
         lead_id: (grade, tuple(str(category["grade"]) for category in categories))
@@ -318,7 +318,7 @@ def latest_statuses(*, session: Session, lead_ids: Collection[uuid.UUID]) -> dic
     """The latest feedback status of each of ``lead_ids`` that has any (:func:`latest_status`)."""
     if not lead_ids:
         return {}
-    rows = session.execute(_latest_statuses(_dialect(session)), {"lead_ids": list(lead_ids)})
+    rows = session.execute(_latest_statuses(dialect_of(session)), {"lead_ids": list(lead_ids)})
     return {row.lead_id: row.status for row in rows}  # the last one wins
 
 
@@ -365,7 +365,7 @@ def _upsert(
 ) -> None:
     if not rows:
         return
-    session.execute(_upsert_statement(_dialect(session), table, key, tuple(changing)), list(rows))
+    session.execute(_upsert_statement(dialect_of(session), table, key, tuple(changing)), list(rows))
 
 
 @functools.cache
@@ -375,10 +375,6 @@ def _upsert_statement(dialect: str, table: Table, key: str, changing: tuple[str,
     return statement.on_conflict_do_update(
         index_elements=[key], set_={name: statement.excluded[name] for name in changing}
     )
-
-
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
 
 
 # ---------------------------------------------------------------------------- scores

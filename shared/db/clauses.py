@@ -25,10 +25,15 @@ def among(
     """``column`` (a table's column or a model's attribute) is one of ``values``, for a
     statement run on the database of ``bind`` (a session or a connection)."""
     element = _element(column)
-    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
-    if dialect.name == "postgresql":
+    if dialect_of(bind) == "postgresql":
         return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))
     return element.in_(values)
+
+
+def dialect_of(bind: Session | Connection) -> str:
+    """The name of the database that ``bind`` (a session or a connection) runs on:
+    ``postgresql`` or ``sqlite``."""
+    return (bind if isinstance(bind, Connection) else bind.get_bind()).dialect.name
 
 
 def among_parameter(
