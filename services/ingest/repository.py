@@ -9,7 +9,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Select, bindparam, delete, func, or_, select, text
+from sqlalchemy import Select, bindparam, delete, func, or_, select
 from sqlalchemy.orm import QueryableAttribute, defer
 from sqlmodel import Session, col
 
@@ -27,6 +27,7 @@ from services.ingest.models import (
     Touchpoint,
 )
 from shared.db.clauses import among_parameter, dialect_of
+from shared.db.locks import hold_transaction_lock
 
 
 def lead_by_id(*, session: Session, lead_id: uuid.UUID) -> Lead | None:
@@ -45,8 +46,6 @@ _CHUNK = 500
 
 # The statements each capture runs, built once per dialect (shared.db.clauses.among_parameter
 # says why).
-_SHARED_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
-_EXCLUSIVE_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
 _ANY_SUPPRESSION = select(col(Suppression.digest)).limit(1)
 
 
@@ -264,13 +263,11 @@ ERASURE_LOCK = zlib.crc32(b"leadflow-ingest-erasure") - 2**31
 
 
 def share_erasure_lock(*, session: Session) -> None:
-    if dialect_of(session) == "postgresql":
-        session.execute(_SHARED_LOCK, {"key": ERASURE_LOCK})
+    hold_transaction_lock(session, ERASURE_LOCK, shared=True)
 
 
 def take_erasure_lock(*, session: Session) -> None:
-    if dialect_of(session) == "postgresql":
-        session.execute(_EXCLUSIVE_LOCK, {"key": ERASURE_LOCK})
+    hold_transaction_lock(session, ERASURE_LOCK)
 
 
 # Batch captures on PostgreSQL hold this lock to their commit: one batch at a time
@@ -279,8 +276,7 @@ BATCH_LOCK = zlib.crc32(b"leadflow-ingest-batch") - 2**31
 
 
 def take_batch_lock(*, session: Session) -> None:
-    if dialect_of(session) == "postgresql":
-        session.execute(_EXCLUSIVE_LOCK, {"key": BATCH_LOCK})
+    hold_transaction_lock(session, BATCH_LOCK)
 
 
 def any_suppression(*, session: Session) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, Select, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import Insert, Row, Select, Table, bindparam, delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -27,6 +27,7 @@ from services.scoring.models import (
 from shared.contracts import LeadSnapshot, Touchpoint
 from shared.db.bulk import insert_rows
 from shared.db.clauses import among_parameter, dialect_of
+from shared.db.locks import hold_transaction_lock
 
 # The tables, for the batch statements of the hot paths (Core: no ORM objects per row).
 LEADS = metadata.tables["leads"]
@@ -37,7 +38,6 @@ FEEDBACK = metadata.tables["feedback"]
 
 # The statements each consumer batch runs, built once per dialect
 # (shared.db.clauses.among_parameter says why).
-_SHARE_RULEBOOK_LOCK = text("SELECT pg_advisory_xact_lock_shared(:key)")
 _ACTIVE_RULEBOOK = select(RulebookRecord).where(col(RulebookRecord.active).is_(True))
 
 
@@ -109,15 +109,13 @@ RULEBOOK_LOCK = zlib.crc32(b"leadflow-scoring-rulebook")
 def share_rulebook_lock(*, session: Session) -> None:
     """Writers of scores hold this (shared) until their transaction ends: the active version
     they read stays the active one until they commit (PostgreSQL; SQLite has one writer)."""
-    if dialect_of(session) == "postgresql":
-        session.execute(_SHARE_RULEBOOK_LOCK, {"key": RULEBOOK_LOCK})
+    hold_transaction_lock(session, RULEBOOK_LOCK, shared=True)
 
 
 def take_rulebook_lock(*, session: Session) -> None:
     """An activation holds this (exclusive) until it commits: it waits for the writers of
     scores in progress, and those after it read the new version."""
-    if dialect_of(session) == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": RULEBOOK_LOCK})
+    hold_transaction_lock(session, RULEBOOK_LOCK)
 
 
 def active_rulebook(*, session: Session) -> RulebookRecord | None:
