@@ -19,7 +19,7 @@ from sqlmodel import Session
 from services.ingest import repository
 from services.ingest.domain.company import best_name_match, company_key
 from services.ingest.domain.erasure import SuppressionEntry, screen, suppression_digest
-from services.ingest.domain.normalize import Issue, NormalizedLead, normalize
+from services.ingest.domain.normalize import Issue, Normalization, NormalizedLead, normalize
 from services.ingest.domain.submission import Submission
 from services.ingest.models import Account, CrmLink, Lead, Suppression
 from services.ingest.models import Touchpoint as TouchpointRow
@@ -95,6 +95,7 @@ def capture_many(
     *,
     submissions: Sequence[Submission],
     settings: IngestSettings,
+    normalized: Sequence[Normalization] | None = None,
 ) -> list[Captured | Rejected]:
     """Submissions in order, with the same outcome as :func:`capture` one after the other
     (each its own savepoint), for each a :class:`Captured` or the :class:`Rejected` that
@@ -104,7 +105,12 @@ def capture_many(
     email or domain it created meanwhile), the batch is done again one by one, each lead in
     its savepoint, where such races are handled. On PostgreSQL batches run one at a time
     (an advisory lock to the commit: side by side, two with leads in common deadlock); one
-    that deadlocks with a single submission rolls back and does it again, a few times."""
+    that deadlocks with a single submission rolls back and does it again, a few times.
+
+    ``normalized``: each submission's :func:`normalize`, made beforehand (an import's next
+    chunk is normalized in another process); without, they are normalized here."""
+    if normalized is not None and len(normalized) != len(submissions):
+        raise ValueError(f"{len(normalized)} normalizations for {len(submissions)} submissions")
     if not submissions:
         return []
     if any(submission.crm_record is not None for submission in submissions):
@@ -120,7 +126,13 @@ def capture_many(
             with session.begin_nested():
                 try:
                     with session.begin_nested(), outbox.buffered(session):
-                        return _in_bulk(session, outbox, submissions=submissions, settings=settings)
+                        return _in_bulk(
+                            session,
+                            outbox,
+                            submissions=submissions,
+                            settings=settings,
+                            normalized=normalized,
+                        )
                 except IntegrityError:
                     pass
                 return _one_by_one(session, outbox, submissions=submissions, settings=settings)
@@ -163,17 +175,22 @@ def _in_bulk(
     *,
     submissions: Sequence[Submission],
     settings: IngestSettings,
+    normalized: Sequence[Normalization] | None,
 ) -> list[Captured | Rejected]:
-    normalized: list[tuple[NormalizedLead, tuple[Issue, ...]] | Rejected] = []
-    for submission in submissions:
+    accepted: list[tuple[NormalizedLead, tuple[Issue, ...]] | Rejected] = []
+    for index, submission in enumerate(submissions):
         try:
-            normalized.append(_normalized(submission, settings))
+            accepted.append(
+                _normalized(submission, settings)
+                if normalized is None
+                else _accepted(normalized[index])
+            )
         except Rejected as rejected:
-            normalized.append(rejected)
-    leads = [each[0] for each in normalized if not isinstance(each, Rejected)]
+            accepted.append(rejected)
+    leads = [each[0] for each in accepted if not isinstance(each, Rejected)]
     lookups = _Prefetched(session, leads, settings=settings)
     results: list[Captured | Rejected] = []
-    for submission, each in zip(submissions, normalized, strict=True):
+    for submission, each in zip(submissions, accepted, strict=True):
         if isinstance(each, Rejected):
             results.append(each)
             continue
@@ -199,7 +216,13 @@ def _in_bulk(
 def _normalized(
     submission: Submission, settings: IngestSettings
 ) -> tuple[NormalizedLead, tuple[Issue, ...]]:
-    result = normalize(submission.fields, submission.attributes, config=settings.normalization())
+    return _accepted(
+        normalize(submission.fields, submission.attributes, config=settings.normalization())
+    )
+
+
+def _accepted(result: Normalization) -> tuple[NormalizedLead, tuple[Issue, ...]]:
+    """The normalized lead and its warnings; raises :class:`Rejected` for its errors."""
     if result.lead is None:
         raise Rejected(result.errors)
     return result.lead, result.warnings

@@ -12,6 +12,7 @@ import itertools
 import re
 import uuid
 from collections.abc import Collection, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Literal
@@ -33,9 +34,10 @@ from services.ingest.domain.csvfile import (
     read,
 )
 from services.ingest.domain.erasure import erase_rows, is_erased_row
-from services.ingest.domain.normalize import Issue
+from services.ingest.domain.normalize import Issue, Normalization
 from services.ingest.domain.submission import Submission
 from services.ingest.models import Import, ImportIssue
+from services.ingest.normalizer import NormalizerProcess, Packed
 from services.ingest.settings import IngestSettings
 from shared.db.bulk import insert_rows
 from shared.db.rows import table_of
@@ -81,13 +83,24 @@ def create_import(
 
 
 @dataclass
+class _Ahead:
+    """The rows of a file's next chunk, read before it is taken, and their normalization
+    under way in the normalizer's process (of the rows not erased, in order)."""
+
+    rows: list[Row]
+    normalized: Future[list[Packed]]
+
+
+@dataclass
 class _OpenFile:
     """An import's file as parsed, the rows from ``position`` on still to come."""
 
     import_id: uuid.UUID
     content_version: int
     position: int  # data rows taken so far: the job's processed_rows when it is right
+    chunk_rows: int
     rows: Iterator[Row]
+    ahead: _Ahead | None = None  # the next chunk, read from ``rows`` already
 
 
 class ImportFiles:
@@ -101,13 +114,19 @@ class ImportFiles:
     that blanked rows since changed it). Otherwise (a restart, a chunk that failed, an
     erasure, another worker) the file is loaded and parsed again from the committed
     position.
+
+    With a ``normalizer`` (:mod:`services.ingest.normalizer`), taking a chunk's rows reads
+    the next chunk's too and hands them to that process, to be normalized while the worker
+    writes these: the file kept holds them, and goes with them when it is not right.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, normalizer: NormalizerProcess | None = None) -> None:
         self._open: _OpenFile | None = None
+        self.normalizer = normalizer
         self.parsed = 0  # files loaded and parsed: once per import, unless they changed
+        self.normalized_ahead = 0  # chunks the normalizer's process normalized
 
-    def open(self, job: Import) -> _OpenFile:
+    def open(self, job: Import, *, chunk_rows: int) -> _OpenFile:
         """The file of ``job``, its next row the first not processed. The caller owns it
         until it gives it back (:meth:`keep`): a chunk that fails midway leaves nothing."""
         kept, self._open = self._open, None
@@ -116,16 +135,50 @@ class ImportFiles:
             and kept.import_id == job.id
             and kept.content_version == job.content_version
             and kept.position == job.processed_rows
+            and kept.chunk_rows == chunk_rows
         ):
             return kept
+        if kept is not None and kept.ahead is not None:
+            kept.ahead.normalized.cancel()
         self.parsed += 1
         _, rows = read(job.content, job.delimiter or ",", start=job.processed_rows)
-        return _OpenFile(job.id, job.content_version, job.processed_rows, rows)
+        return _OpenFile(job.id, job.content_version, job.processed_rows, chunk_rows, rows)
+
+    def take(self, file: _OpenFile) -> tuple[list[Row], list[Normalization] | None]:
+        """The next chunk's rows, and the normalization of those not erased when the
+        normalizer's process made it (None: the caller normalizes them). With a normalizer
+        that is up, the rows of the chunk after go to it at once, to be normalized while
+        the caller writes these."""
+        ahead, file.ahead = file.ahead, None
+        if ahead is None:
+            rows, normalized = list(itertools.islice(file.rows, file.chunk_rows)), None
+        else:
+            assert self.normalizer is not None  # it made ahead
+            rows, normalized = ahead.rows, self.normalizer.result(ahead.normalized)
+            self.normalized_ahead += normalized is not None
+        if self.normalizer is not None and self.normalizer.ready():
+            file.ahead = _read_ahead(file, self.normalizer)
+        return rows, normalized
 
     def keep(self, file: _OpenFile, job: Import) -> None:
         """For the next chunk: ``job`` as this chunk leaves it (if it commits)."""
         file.position, file.content_version = job.processed_rows, job.content_version
         self._open = file
+
+
+def _read_ahead(file: _OpenFile, normalizer: NormalizerProcess) -> _Ahead | None:
+    """The file's next chunk, handed to the normalizer's process (None at the end of the
+    file, or when the process is gone: then the rows are put back)."""
+    rows = list(itertools.islice(file.rows, file.chunk_rows))
+    if not rows:
+        return None
+    future = normalizer.submit(
+        [(row.fields, row.attributes) for row in rows if not is_erased_row(row)]
+    )
+    if future is None:
+        file.rows = itertools.chain(rows, file.rows)
+        return None
+    return _Ahead(rows, future)
 
 
 def process_chunk(
@@ -156,9 +209,10 @@ def process_chunk(
         return True
     job.status = "running"
     files = files if files is not None else ImportFiles()
-    file = files.open(job)
+    file = files.open(job, chunk_rows=settings.import_chunk_rows)
+    rows, normalized = files.take(file)
     taken: list[tuple[int, Submission | None]] = []  # None: an erased row
-    for row in itertools.islice(file.rows, settings.import_chunk_rows):
+    for row in rows:
         if is_erased_row(row):
             taken.append((row.number, None))
         else:
@@ -179,6 +233,7 @@ def process_chunk(
             outbox,
             submissions=[each for _, each in taken if each is not None],
             settings=settings,
+            normalized=normalized,
         )
     )
     suppressed: set[int] = set()
@@ -253,7 +308,8 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
         with runtime.db.read() as session:
             return list(repository.pending_imports(session=session))
 
-    files = ImportFiles()
+    normalizer = NormalizerProcess(settings.normalization()) if settings.import_normalizer else None
+    runtime.state["import_files"] = files = ImportFiles(normalizer)
 
     def chunk(import_id: uuid.UUID) -> bool:
         with runtime.db.transaction() as session:
@@ -261,24 +317,35 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
                 session, runtime.outbox, import_id=import_id, settings=settings, files=files
             )
 
-    while not stopping.is_set():
-        wake.clear()
-        for import_id in await asyncio.to_thread(pending):
-            while not stopping.is_set():
-                finished = await asyncio.to_thread(chunk, import_id)
-                runtime.relay.notify()
-                if finished:
-                    break
-        if stopping.is_set():
-            return
-        waiter = asyncio.ensure_future(wake.wait())
-        try:
-            await asyncio.wait(
-                [waiter, asyncio.ensure_future(sleep_or_stop(stopping, 5.0))],
-                return_when=asyncio.FIRST_COMPLETED,
-            )
-        finally:
-            waiter.cancel()
+    try:
+        while not stopping.is_set():
+            wake.clear()
+            for import_id in await asyncio.to_thread(pending):
+                while not stopping.is_set():
+                    finished = await asyncio.to_thread(chunk, import_id)
+                    runtime.relay.notify()
+                    if finished:
+                        break
+            if normalizer is not None:
+                normalizer.close()  # no import left: no process kept for nothing
+            if stopping.is_set():
+                return
+            await _idle(wake, stopping)
+    finally:
+        if normalizer is not None:
+            normalizer.close()
+
+
+async def _idle(wake: asyncio.Event, stopping: asyncio.Event) -> None:
+    """Until an import is posted, 5 s at most (another replica's, or one interrupted)."""
+    waiter = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait(
+            [waiter, asyncio.ensure_future(sleep_or_stop(stopping, 5.0))],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+    finally:
+        waiter.cancel()
 
 
 class ImportAccepted(BaseModel):

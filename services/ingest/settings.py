@@ -36,6 +36,9 @@ class IngestSettings(ServiceSettings):
     # key stops working within this time. 0 checks every request.
     api_key_cache_seconds: float = Field(default=10.0, ge=0, le=3_600)
     import_chunk_rows: int = Field(default=500, ge=1)
+    # Each next chunk of an import is normalized in a second process while the worker
+    # writes the one before (services/ingest/normalizer.py). False: all in the worker.
+    import_normalizer: bool = True
     # Single-lead requests that arrive while a transaction is being written are written
     # together in the next one (group commit), at most this many.
     lead_group_max: int = Field(default=200, ge=1)

@@ -4,13 +4,16 @@ the process died between the commit and the send; an import worked by the runtim
 from __future__ import annotations
 
 import json
+import multiprocessing
 
 import httpx
 import jsonschema
 import pytest
 
 from services.ingest.auth import create_key
+from services.ingest.imports import ImportFiles
 from services.ingest.service import DEFINITION
+from services.ingest.tests.dirty import dirty_csv
 from shared import schema_files
 from shared.cloudevents import decode, header
 from shared.db import Database
@@ -71,6 +74,53 @@ async def test_leads_and_feedback_reach_the_broker_valid_and_keyed_by_lead(
         )
     changes = sorted(decode(r.headers, r.value).data.change for r in ingested)  # type: ignore[attr-defined]
     assert changes == ["created", "created", "merged"]
+
+
+async def test_a_long_import_is_normalized_in_a_second_process_stopped_when_it_is_done(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    settings = service_settings(
+        DEFINITION, database=database, topic_names=topic_names,
+        bootstrap_servers=kafka_bootstrap_servers, import_chunk_rows=50,
+    )  # fmt: skip
+    runtime = ServiceRuntime(DEFINITION, settings)
+    with database.transaction() as session:
+        key = create_key(session, name="tests")
+    data, expected = dirty_csv(1_000)
+    async with (
+        serve_app(create_app(runtime)) as url,
+        httpx.AsyncClient(base_url=url, headers={"X-API-Key": key}) as client,
+    ):
+        imported = await client.post(
+            "/v1/imports", content=data, headers={"content-type": "text/csv"}
+        )
+        assert imported.status_code == 202, imported.text
+
+        async def report() -> dict[str, object] | None:
+            answer = await client.get(f"/v1/imports/{imported.json()['import_id']}")
+            done: dict[str, object] = answer.json()
+            return done if done["status"] == "done" else None
+
+        done = await eventually(report, timeout=120, message="the worker did not finish")
+        files: ImportFiles = runtime.state["import_files"]
+        assert files.normalizer is not None
+        assert files.normalizer.started == 1  # for this import: more than one chunk
+        # No import left: the process is stopped.
+        await eventually(
+            lambda: (
+                files.normalizer is not None
+                and files.normalizer.pid is None
+                and not multiprocessing.active_children()
+            ),
+            message="the normalizer's process outlived the import",
+        )
+    rejected = expected["bad_email"] + expected["no_contact"]
+    assert (done["processed_rows"], done["rejected"], done["merged"]) == (
+        expected["rows"],
+        rejected,
+        expected["duplicates"],
+    )
+    assert done["created"] == expected["rows"] - rejected - expected["duplicates"]
 
 
 async def test_a_crash_between_commit_and_publish_still_publishes_once(

@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +19,9 @@ from services.ingest.domain.erasure import ERASED_CELL
 from services.ingest.erasure import erase_person
 from services.ingest.imports import ERASED_ROW, ImportFiles, process_chunk
 from services.ingest.models import Import
+from services.ingest.normalizer import NormalizerProcess
 from services.ingest.service import DEFINITION
+from services.ingest.settings import IngestSettings
 from services.ingest.tests.conftest import outbox_events
 from services.ingest.tests.dirty import dirty_csv
 from services.ingest.tests.test_imports import OUTBOX, accept, settings
@@ -48,6 +50,28 @@ def other_database(db_backend: str, database_factory: DatabaseFactory) -> Iterat
         yield database
     finally:
         database_factory.drop(database)
+
+
+@pytest.fixture(scope="module")
+def normalizer() -> Iterator[NormalizerProcess]:
+    base = DEFINITION.settings()
+    assert isinstance(base, IngestSettings)
+    process = NormalizerProcess(base.normalization())
+    process.wait_ready()
+    try:
+        yield process
+    finally:
+        process.close()
+
+
+@pytest.fixture(params=["normalized in the worker", "normalized ahead in another process"])
+def new_files(request: pytest.FixtureRequest) -> Callable[[], ImportFiles]:
+    """How a worker keeps its files: every test here holds with the normalizer's process
+    reading each next chunk ahead, as without."""
+    if request.param == "normalized in the worker":
+        return ImportFiles
+    normalizer: NormalizerProcess = request.getfixturevalue("normalizer")
+    return lambda: ImportFiles(normalizer)
 
 
 def chunk(database: Database, import_id: uuid.UUID, files: ImportFiles, **overrides: Any) -> bool:
@@ -116,7 +140,7 @@ class ContentReads:
 
 
 def test_a_file_in_many_chunks_is_parsed_once_and_imported_as_in_one(
-    database: Database, other_database: Database
+    database: Database, other_database: Database, new_files: Callable[[], ImportFiles]
 ) -> None:
     expected = in_one_chunk(other_database)
     assert expected["job"] == ("done", ROWS, ROWS, "")
@@ -124,40 +148,45 @@ def test_a_file_in_many_chunks_is_parsed_once_and_imported_as_in_one(
     assert expected["events"][-1][:3] == (307, "created", "last.row@firma2.de")  # line 307
 
     import_id = accept(database, DATA)
-    files = ImportFiles()
+    files = new_files()
     with ContentReads(database) as reads:
         to_the_end(database, import_id, files)
     assert outcome(database, import_id) == expected
     assert files.parsed == 1
     assert len(reads.statements) == 1  # the first chunk; the others do not fetch the file
+    chunks = -(-ROWS // CHUNK)
+    assert files.normalized_ahead == (0 if files.normalizer is None else chunks - 1)
 
 
 def test_a_restarted_worker_resumes_where_the_last_commit_stopped(
-    database: Database, other_database: Database
+    database: Database, other_database: Database, new_files: Callable[[], ImportFiles]
 ) -> None:
     expected = in_one_chunk(other_database)
     import_id = accept(database, DATA)
-    before = ImportFiles()
+    before = new_files()
     for _ in range(5):
         assert not chunk(database, import_id, before)
     with database.read() as session:
         job = repository.import_(session=session, import_id=import_id)
         assert job is not None
         assert (job.status, job.processed_rows) == ("running", 5 * CHUNK)
-    after = ImportFiles()  # a new process: nothing kept
+    after = new_files()  # a new process: nothing kept
     to_the_end(database, import_id, after)
     assert outcome(database, import_id) == expected
     assert (before.parsed, after.parsed) == (1, 1)
 
 
 def test_after_a_chunk_that_failed_the_file_is_parsed_again(
-    database: Database, other_database: Database, monkeypatch: pytest.MonkeyPatch
+    database: Database,
+    other_database: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    new_files: Callable[[], ImportFiles],
 ) -> None:
     """The failed chunk took rows from the parsed file and committed nothing: reading on
     would skip them."""
     expected = in_one_chunk(other_database)
     import_id = accept(database, DATA)
-    files = ImportFiles()
+    files = new_files()
     assert not chunk(database, import_id, files)
     calls = 0
 
@@ -178,11 +207,11 @@ def test_after_a_chunk_that_failed_the_file_is_parsed_again(
 
 
 def test_what_another_worker_did_meanwhile_is_not_done_again(
-    database: Database, other_database: Database
+    database: Database, other_database: Database, new_files: Callable[[], ImportFiles]
 ) -> None:
     expected = in_one_chunk(other_database)
     import_id = accept(database, DATA)
-    first, second = ImportFiles(), ImportFiles()
+    first, second = new_files(), new_files()
     assert not chunk(database, import_id, first)
     assert not chunk(database, import_id, second)  # the position first holds is behind now
     to_the_end(database, import_id, first)
@@ -191,7 +220,7 @@ def test_what_another_worker_did_meanwhile_is_not_done_again(
 
 
 def test_a_chunk_under_way_is_left_to_its_worker(
-    database: Database, other_database: Database
+    database: Database, other_database: Database, new_files: Callable[[], ImportFiles]
 ) -> None:
     """Replicas: a worker that comes to an import while another one's chunk is being
     written leaves it at once (it would take the same rows), and the import is done once."""
@@ -199,7 +228,7 @@ def test_a_chunk_under_way_is_left_to_its_worker(
         pytest.skip("SQLite runs one writer at a time: a second worker waits for the first")
     expected = in_one_chunk(other_database)
     import_id = accept(database, DATA)
-    first, second = ImportFiles(), ImportFiles()
+    first, second = new_files(), new_files()
     config = settings(database, import_chunk_rows=CHUNK)
     answers: list[bool] = []
     with database.transaction() as session:
@@ -229,10 +258,10 @@ PEOPLE = (
 
 
 def test_an_erasure_between_two_chunks_refuses_the_persons_later_rows_as_erased(
-    database: Database,
+    database: Database, new_files: Callable[[], ImportFiles]
 ) -> None:
     import_id = accept(database, PEOPLE.encode())
-    files = ImportFiles()
+    files = new_files()
     assert not chunk(database, import_id, files, import_chunk_rows=2)
     config = settings(database)
     with database.transaction() as session:
@@ -298,3 +327,35 @@ def test_imports_under_way_when_the_version_came_go_on(database: Database) -> No
         assert (job.status, job.processed_rows, job.content_version) == ("running", 2, 0)
     assert [chunk(database, import_id, files, import_chunk_rows=2) for _ in "ab"] == [False, True]
     assert outcome(database, import_id)["counts"] == (4, 1, 0)
+
+
+def test_rows_erased_before_the_import_began_are_refused_in_every_chunk(
+    database: Database, new_files: Callable[[], ImportFiles]
+) -> None:
+    """Blanked rows in the first chunk and in one read ahead: each refused as erased, and
+    the rows beside them imported as themselves."""
+    earlier = accept(database, f"Email,First Name\r\n{ADA},Ada\r\n".encode())
+    assert chunk(database, earlier, ImportFiles())
+    import_id = accept(database, PEOPLE.encode())
+    with database.transaction() as session:
+        erase_person(session, OUTBOX, email=ADA, regulation="gdpr", settings=settings(database))
+    files = new_files()
+    assert [chunk(database, import_id, files, import_chunk_rows=2) for _ in "abc"] == [
+        False,
+        False,
+        True,
+    ]
+    report = outcome(database, import_id)
+    assert report["counts"] == (3, 0, 2)
+    assert [(row, reason) for row, _, reason, _ in report["issues"]] == [
+        (2, ERASED_ROW.reason),
+        (5, ERASED_ROW.reason),
+    ]
+    # After the earlier import's one event (row 2 of its file):
+    assert [(row, email) for row, _, email, *_ in report["events"][1:]] == [
+        (3, "charles@analytical-engines.co.uk"),
+        (4, "mary@analytical-engines.co.uk"),
+        (6, "john@analytical-engines.co.uk"),
+    ]
+    assert files.parsed == 1
+    assert files.normalized_ahead == (0 if files.normalizer is None else 2)
