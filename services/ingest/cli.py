@@ -83,13 +83,12 @@ def import_file(
     from services.ingest.domain.csvfile import UnreadableFile
     from services.ingest.imports import ImportFiles, create_import, process_chunk, report
     from services.ingest.models import TABLES
-    from services.ingest.normalizer import NormalizerProcess
     from shared.outbox import Outbox
 
     settings = IngestSettings()
     database = Database(settings.database_url)
     outbox = Outbox(TABLES, source="/leadflow/ingest")
-    normalizer = NormalizerProcess(settings.normalization()) if settings.import_normalizer else None
+    files = ImportFiles.for_worker(settings)
     try:
         with database.transaction() as session:
             try:
@@ -112,7 +111,7 @@ def import_file(
             TimeRemainingColumn(),
         ) as progress:
             task = progress.add_task(path.name, total=total)
-            files, finished = ImportFiles(normalizer), False
+            finished = False
             while not finished:
                 with database.transaction() as session:
                     finished = process_chunk(
@@ -125,8 +124,7 @@ def import_file(
             assert finished_job is not None
             summary = report(session, finished_job, limit=show)
     finally:
-        if normalizer is not None:
-            normalizer.close()
+        files.close()
         database.dispose()
     typer.echo(
         f"created {summary.created}, merged {summary.merged}, rejected {summary.rejected}, "

@@ -126,6 +126,18 @@ class ImportFiles:
         self.parsed = 0  # files loaded and parsed: once per import, unless they changed
         self.normalized_ahead = 0  # chunks the normalizer's process normalized
 
+    @classmethod
+    def for_worker(cls, settings: IngestSettings) -> ImportFiles:
+        """A worker's: with a normalizer process, unless the settings keep it all in the
+        worker."""
+        config = settings.normalization()
+        return cls(NormalizerProcess(config) if settings.import_normalizer else None)
+
+    def close(self) -> None:
+        """Stop the normalizer's process, if there is one (it starts again when needed)."""
+        if self.normalizer is not None:
+            self.normalizer.close()
+
     def open(self, job: Import, *, chunk_rows: int) -> _OpenFile:
         """The file of ``job``, its next row the first not processed. The caller owns it
         until it gives it back (:meth:`keep`): a chunk that fails midway leaves nothing."""
@@ -308,8 +320,7 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
         with runtime.db.read() as session:
             return list(repository.pending_imports(session=session))
 
-    normalizer = NormalizerProcess(settings.normalization()) if settings.import_normalizer else None
-    runtime.state["import_files"] = files = ImportFiles(normalizer)
+    runtime.state["import_files"] = files = ImportFiles.for_worker(settings)
 
     def chunk(import_id: uuid.UUID) -> bool:
         with runtime.db.transaction() as session:
@@ -326,14 +337,12 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
                     runtime.relay.notify()
                     if finished:
                         break
-            if normalizer is not None:
-                normalizer.close()  # no import left: no process kept for nothing
+            files.close()  # no import left: no process kept for nothing
             if stopping.is_set():
                 return
             await _idle(wake, stopping)
     finally:
-        if normalizer is not None:
-            normalizer.close()
+        files.close()
 
 
 async def _idle(wake: asyncio.Event, stopping: asyncio.Event) -> None:

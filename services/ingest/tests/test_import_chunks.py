@@ -21,10 +21,10 @@ from services.ingest.imports import ERASED_ROW, ImportFiles, process_chunk
 from services.ingest.models import Import
 from services.ingest.normalizer import NormalizerProcess
 from services.ingest.service import DEFINITION
-from services.ingest.settings import IngestSettings
 from services.ingest.tests.conftest import outbox_events
 from services.ingest.tests.dirty import dirty_csv
 from services.ingest.tests.test_imports import OUTBOX, accept, settings
+from services.ingest.tests.test_normalizer import CONFIG
 from shared.db import Database
 from shared.db.migrate import downgrade, drift, upgrade
 from shared.testing.pytest_plugin import DatabaseFactory
@@ -54,9 +54,7 @@ def other_database(db_backend: str, database_factory: DatabaseFactory) -> Iterat
 
 @pytest.fixture(scope="module")
 def normalizer() -> Iterator[NormalizerProcess]:
-    base = DEFINITION.settings()
-    assert isinstance(base, IngestSettings)
-    process = NormalizerProcess(base.normalization())
+    process = NormalizerProcess(CONFIG)
     process.wait_ready()
     try:
         yield process
