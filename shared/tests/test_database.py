@@ -264,3 +264,33 @@ def test_among_parameter_takes_the_list_at_each_execution_of_a_statement_built_o
         for wanted in (leads[:3], leads[100:250], [*leads[:1], uuid.uuid4()], []):
             found = session.execute(statement, {"wanted": wanted}).scalars()
             assert set(found) == set(wanted) & set(leads)
+
+
+def test_a_look_up_run_often_while_its_table_was_empty_is_planned_for_its_ids_when_it_has_grown(
+    database: Database,
+) -> None:
+    """psycopg prepares a statement on its fifth run, and PostgreSQL then keeps a generic
+    plan: made for an empty table, it compared every row with every id of the batch (a
+    parameter it cannot hash) until the next ANALYZE. Planned for the ids, they are hashed or
+    looked up in the index."""
+    if not database.is_postgresql:
+        pytest.skip("plan caching is PostgreSQL's")
+    effects = metadata.tables["effects"]
+    wanted = "{" + ",".join(str(n) for n in range(0, 20_000, 100)) + "}"
+    with database.engine.connect() as connection:
+        connection.exec_driver_sql(
+            "PREPARE look_up(text[]) AS SELECT id FROM effects WHERE event_id = ANY($1)"
+        )
+        for _ in range(6):  # past PostgreSQL's five custom plans: the generic one is chosen
+            connection.exec_driver_sql(f"EXECUTE look_up('{wanted}')").all()
+        now = datetime.now(UTC)
+        rows = [
+            {"event_id": str(n), "lead_id": uuid.uuid4(), "handled_at": now} for n in range(20_000)
+        ]
+        connection.execute(effects.insert(), rows)
+        plan = "\n".join(
+            row[0] for row in connection.exec_driver_sql(f"EXPLAIN EXECUTE look_up('{wanted}')")
+        )
+        assert len(connection.exec_driver_sql(f"EXECUTE look_up('{wanted}')").all()) == 200
+    assert "ANY ($1)" not in plan, plan
+    assert "ANY ('{0,100,200," in plan, plan
