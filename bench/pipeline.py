@@ -150,14 +150,18 @@ def configure_routing(system: System, reps: int = 40) -> None:
 
 
 @dataclass
-class RoutedWatcher:
-    """Reads ``leads.routed`` from the end as the run starts; notes when each lead shows up."""
+class TopicWatcher:
+    """Reads a topic from the end as the run starts; notes, for each lead, when its first
+    record showed up here (``seen``, :func:`time.perf_counter`) and when it was produced
+    (``produced``, the record's timestamp: the relay's clock as it sent it, seconds since the
+    epoch; the bench and the services share the machine's clock)."""
 
     bootstrap_servers: str
     topic: str
     seen: dict[str, float] = field(default_factory=dict)
+    produced: dict[str, float] = field(default_factory=dict)
 
-    async def __aenter__(self) -> RoutedWatcher:
+    async def __aenter__(self) -> TopicWatcher:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap_servers, enable_auto_commit=False
         )
@@ -173,7 +177,10 @@ class RoutedWatcher:
             now = time.perf_counter()
             for records in batches.values():
                 for record in records:
-                    self.seen.setdefault(json.loads(record.value)["lead_id"], now)
+                    lead_id = json.loads(record.value)["lead_id"]
+                    if lead_id not in self.seen:
+                        self.seen[lead_id] = now
+                        self.produced[lead_id] = record.timestamp / 1000
 
     async def wait_for(self, lead_ids: Iterable[str], timeout: float) -> None:
         wanted = set(lead_ids)
@@ -199,7 +206,7 @@ async def throughput(
     ]
     accepted: list[str] = []
     async with (
-        RoutedWatcher(system.bootstrap_servers, system.topics.physical("leads.routed")) as watcher,
+        TopicWatcher(system.bootstrap_servers, system.topics.physical("leads.routed")) as watcher,
         system.async_client("ingest", timeout=300) as ingest,
     ):
         cpu = CpuMeter(system)
@@ -244,10 +251,17 @@ def load_client(system: System, service: str) -> aiohttp.ClientSession:
 
 
 async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
+    """Accept -> routed per lead, and where it went, hop by hop (p50 and p99 of each, in
+    ms): ``ingest`` from the 202 to leads.ingested produced (commit, outbox relay),
+    ``scoring`` from there to leads.scored produced (fetch, grade, commit, relay),
+    ``routing`` to leads.routed produced, ``reader`` until the bench's consumer had it."""
     run = uuid.uuid4().hex[:6]
     accepted_at: dict[str, float] = {}
+    physical = system.topics.physical
     async with (
-        RoutedWatcher(system.bootstrap_servers, system.topics.physical("leads.routed")) as watcher,
+        TopicWatcher(system.bootstrap_servers, physical("leads.ingested")) as ingested,
+        TopicWatcher(system.bootstrap_servers, physical("leads.scored")) as scored,
+        TopicWatcher(system.bootstrap_servers, physical("leads.routed")) as watcher,
         # When ingest answers slower than the rate, requests queue for a connection (their
         # latency counts from the 202, so the figure stays honest) and the rate ingest
         # achieved is reported beside the one offered.
@@ -269,7 +283,22 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
         await asyncio.gather(*tasks)
         accepted_per_s = leads / (max(accepted_at.values()) - started)
         await watcher.wait_for(accepted_at, timeout=600)
+        await ingested.wait_for(accepted_at, timeout=60)
+        await scored.wait_for(accepted_at, timeout=60)
         latencies = [(watcher.seen[k] - t) * 1000 for k, t in accepted_at.items()]
+        # The wall clock of a perf_counter reading, to set the 202s beside record timestamps.
+        to_wall = time.time() - time.perf_counter()
+        hops: dict[str, list[float]] = {"ingest": [], "scoring": [], "routing": [], "reader": []}
+        for lead_id, accepted in accepted_at.items():
+            moments = (
+                accepted + to_wall,
+                ingested.produced[lead_id],
+                scored.produced[lead_id],
+                watcher.produced[lead_id],
+                watcher.seen[lead_id] + to_wall,
+            )
+            for hop, since, until in zip(hops, moments, moments[1:], strict=False):
+                hops[hop].append((until - since) * 1000)
     return {
         "leads": leads,
         "offered_per_s": rate,
@@ -277,6 +306,8 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
         "p50_ms": round(percentile(latencies, 0.50), 1),
         "p95_ms": round(percentile(latencies, 0.95), 1),
         "p99_ms": round(percentile(latencies, 0.99), 1),
+        "hops_p50_ms": {hop: round(percentile(each, 0.50), 1) for hop, each in hops.items()},
+        "hops_p99_ms": {hop: round(percentile(each, 0.99), 1) for hop, each in hops.items()},
     }
 
 
