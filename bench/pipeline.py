@@ -188,7 +188,9 @@ class TopicWatcher:
         while not wanted <= self.seen.keys():
             if time.perf_counter() > deadline:
                 missing = len(wanted - self.seen.keys())
-                raise RuntimeError(f"{missing} of {len(wanted)} leads not routed in {timeout}s")
+                raise RuntimeError(
+                    f"{missing} of {len(wanted)} leads not on {self.topic} in {timeout}s"
+                )
             await asyncio.sleep(0.1)
 
     async def __aexit__(self, *_exc: object) -> None:
@@ -297,7 +299,7 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
                 watcher.produced[lead_id],
                 watcher.seen[lead_id] + to_wall,
             )
-            for hop, since, until in zip(hops, moments, moments[1:], strict=False):
+            for hop, since, until in zip(hops, moments[:-1], moments[1:], strict=True):
                 hops[hop].append((until - since) * 1000)
     return {
         "leads": leads,

@@ -57,7 +57,8 @@ def _configure_postgresql(engine: Engine) -> None:
         # then: a batch look-up (``= ANY(:ids)``) prepared while its table was nearly empty
         # kept scanning the whole table as it grew, until autovacuum's next ANALYZE (in the
         # end-to-end bench, PostgreSQL's CPU a lead went from 0.7 ms to 1.75-2.5 ms when it
-        # did). A SET, not a startup option: PgBouncer refuses those.
+        # did). A SET, not the ``options`` startup parameter, which PgBouncer refuses unless
+        # told to ignore it.
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
