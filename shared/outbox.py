@@ -34,7 +34,7 @@ from shared.db.bulk import insert_rows
 from shared.db.clauses import among_parameter
 from shared.observability.logs import get_logger
 from shared.observability.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
-from shared.stopping import sleep_or_stop
+from shared.stopping import sleep_or_stop, wake_or_stop
 from shared.topics import TopicNames, topic_for
 
 log = get_logger(__name__)
@@ -185,18 +185,9 @@ class OutboxRelay:
                     continue
                 if stopping.is_set():
                     return
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wait_wake_or_stop(stopping), self.poll_interval)
+                await wake_or_stop(self._wake, stopping, self.poll_interval)
         finally:
             await asyncio.to_thread(self._release_leadership)
-
-    async def _wait_wake_or_stop(self, stopping: asyncio.Event) -> None:
-        waiters = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(stopping.wait())]
-        try:
-            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
 
     async def publish_pending(self, producer: AIOKafkaProducer) -> int:
         """One cycle: publish up to a batch of pending rows; answer how many were published."""

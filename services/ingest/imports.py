@@ -45,7 +45,7 @@ from shared.http import DbSession, ReadSession, problem
 from shared.observability.logs import get_logger
 from shared.outbox import Outbox
 from shared.service import ServiceRuntime
-from shared.stopping import sleep_or_stop
+from shared.stopping import wake_or_stop
 
 log = get_logger(__name__)
 SLUG = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -340,21 +340,10 @@ async def process_imports(runtime: ServiceRuntime, stopping: asyncio.Event) -> N
             files.close()  # no import left: no process kept for nothing
             if stopping.is_set():
                 return
-            await _idle(wake, stopping)
+            # Until an import is posted; 5 s at most (another replica's, or one interrupted).
+            await wake_or_stop(wake, stopping, 5.0)
     finally:
         files.close()
-
-
-async def _idle(wake: asyncio.Event, stopping: asyncio.Event) -> None:
-    """Until an import is posted, 5 s at most (another replica's, or one interrupted)."""
-    waiter = asyncio.ensure_future(wake.wait())
-    try:
-        await asyncio.wait(
-            [waiter, asyncio.ensure_future(sleep_or_stop(stopping, 5.0))],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
-    finally:
-        waiter.cancel()
 
 
 class ImportAccepted(BaseModel):

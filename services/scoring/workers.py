@@ -17,7 +17,7 @@ from services.scoring.rescoring import rescore
 from services.scoring.settings import ScoringSettings
 from shared.observability.logs import get_logger
 from shared.service import ServiceRuntime
-from shared.stopping import sleep_or_stop
+from shared.stopping import sleep_or_stop, wake_or_stop
 
 log = get_logger(__name__)
 
@@ -42,14 +42,8 @@ class Wakeup:
 
     async def wait(self, stopping: asyncio.Event, timeout: float) -> None:
         assert self._event is not None
-        event = self._event
-        waiters = [asyncio.ensure_future(event.wait()), asyncio.ensure_future(stopping.wait())]
-        try:
-            await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiter in waiters:
-                waiter.cancel()
-        event.clear()
+        await wake_or_stop(self._event, stopping, timeout)
+        self._event.clear()
 
 
 def rescore_wakeup(runtime: ServiceRuntime) -> Wakeup:
