@@ -253,6 +253,13 @@ def main() -> None:
                 "p99_ms": paced["p99_ms"],
             }
             print(table([summary], list(summary)))
+            steps = [
+                {"process": process, "step": step, **figures_ms}
+                for process, by_step in paced["steps_ms"].items()
+                for step, figures_ms in by_step.items()
+            ]
+            print("\nwhere the paced run's time went, by each service's metrics (ms):")
+            print(table(steps, ["process", "step", "mean", "p50", "p99", "count"]))
         if "scoring" in args.sections:
             run_scoring(kafka, args)
         if "ingest" in args.sections:

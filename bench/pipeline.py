@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import random
 import time
@@ -23,6 +24,7 @@ from typing import Any
 
 import aiohttp
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from prometheus_client.parser import text_string_to_metric_families
 
 from bench.runtime_roundtrip import percentile
 from shared.kafka.admin import ensure_topics
@@ -122,6 +124,108 @@ class CpuMeter:
         """Milliseconds of CPU per lead, by process, and for the machine."""
         now = self._now()
         return {name: round((now[name] - self.started[name]) * 1000 / leads, 2) for name in now}
+
+
+@dataclass
+class _Histogram:
+    buckets: dict[float, float] = field(default_factory=dict)  # upper bound: cumulative count
+    total: float = 0.0
+
+    def minus(self, earlier: _Histogram | None) -> _Histogram:
+        if earlier is None:
+            return self
+        buckets = {bound: n - earlier.buckets.get(bound, 0.0) for bound, n in self.buckets.items()}
+        return _Histogram(buckets, self.total - earlier.total)
+
+    @property
+    def count(self) -> float:
+        return self.buckets.get(math.inf, 0.0)
+
+    def quantile(self, q: float) -> float:
+        """As Prometheus' histogram_quantile: linear within the bucket the rank falls in."""
+        rank = q * self.count
+        lower, below = 0.0, 0.0
+        for bound, count in sorted(self.buckets.items()):
+            if count >= rank:
+                if math.isinf(bound):
+                    return lower
+                share = (rank - below) / (count - below) if count > below else 1.0
+                return lower + (bound - lower) * share
+            lower, below = bound, count
+        return lower
+
+
+def _step_name(family: str, labels: dict[str, str]) -> str | None:
+    """The services' histograms of a hop's parts (shared.observability.metrics), named."""
+    if family == "leadflow_consumer_wait_seconds":
+        return f"wait {labels['topic']}"
+    if family == "leadflow_consumer_batch_seconds":
+        return labels["step"]
+    if family == "leadflow_outbox_delay_seconds":
+        return "outbox"
+    return None
+
+
+def _step_histograms(exposition: str) -> dict[str, _Histogram]:
+    """A service's step histograms from its /metrics text, by name: ``wait <topic>``,
+    ``transaction``, ``offset_commit``, ``outbox``."""
+    found: dict[str, _Histogram] = {}
+    for family in text_string_to_metric_families(exposition):
+        for sample in family.samples:
+            name = _step_name(family.name, sample.labels)
+            if name is None:
+                continue
+            histogram = found.setdefault(name, _Histogram())
+            if sample.name.endswith("_bucket"):
+                histogram.buckets[float(sample.labels["le"])] = sample.value
+            elif sample.name.endswith("_sum"):
+                histogram.total = sample.value
+    return found
+
+
+class StepMeter:
+    """Where a hop's time went, from the services' own histograms between :meth:`start` and
+    :meth:`report`: how long records waited to be handled, each batch's transaction and
+    offset commit, and the outbox (row to broker's ack); mean, p50 and p99 in ms (the
+    quantiles interpolated within the histograms' buckets)."""
+
+    def __init__(self, system: System) -> None:
+        self.urls = {
+            process.name: process.url
+            for processes in system.processes.values()
+            for process in processes
+        }
+        self.started: dict[str, dict[str, _Histogram]] = {}
+
+    async def _now(self) -> dict[str, dict[str, _Histogram]]:
+        async with aiohttp.ClientSession() as client:
+
+            async def scrape(url: str) -> dict[str, _Histogram]:
+                async with client.get(f"{url}/metrics") as response:
+                    response.raise_for_status()
+                    return _step_histograms(await response.text())
+
+            found = await asyncio.gather(*(scrape(url) for url in self.urls.values()))
+        return dict(zip(self.urls, found, strict=True))
+
+    async def start(self) -> None:
+        self.started = await self._now()
+
+    async def report(self) -> dict[str, dict[str, dict[str, float]]]:
+        now = await self._now()
+        report: dict[str, dict[str, dict[str, float]]] = {}
+        for process, histograms in now.items():
+            for name, histogram in sorted(histograms.items()):
+                during = histogram.minus(self.started.get(process, {}).get(name))
+                if not during.count:
+                    continue
+                report.setdefault(process, {})[name] = {
+                    "mean": round(during.total / during.count * 1000, 1),
+                    "p50": round(during.quantile(0.50) * 1000, 1),
+                    "p99": round(during.quantile(0.99) * 1000, 1),
+                    "count": int(during.count),
+                }
+        return report
 
 
 def configure_routing(system: System, reps: int = 40) -> None:
@@ -256,7 +360,8 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
     """Accept -> routed per lead, and where it went, hop by hop (p50 and p99 of each, in
     ms): ``ingest`` from the 202 to leads.ingested produced (commit, outbox relay),
     ``scoring`` from there to leads.scored produced (fetch, grade, commit, relay),
-    ``routing`` to leads.routed produced, ``reader`` until the bench's consumer had it."""
+    ``routing`` to leads.routed produced, ``reader`` until the bench's consumer had it; and
+    inside the hops, each service's steps as its metrics saw them (:class:`StepMeter`)."""
     run = uuid.uuid4().hex[:6]
     accepted_at: dict[str, float] = {}
     physical = system.topics.physical
@@ -269,6 +374,8 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
         # achieved is reported beside the one offered.
         load_client(system, "ingest") as ingest,
     ):
+        steps = StepMeter(system)
+        await steps.start()
         started = time.perf_counter()
 
         async def post(index: int) -> None:
@@ -287,6 +394,7 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
         await watcher.wait_for(accepted_at, timeout=600)
         await ingested.wait_for(accepted_at, timeout=60)
         await scored.wait_for(accepted_at, timeout=60)
+        steps_ms = await steps.report()
         latencies = [(watcher.seen[k] - t) * 1000 for k, t in accepted_at.items()]
         # The wall clock of a perf_counter reading, to set the 202s beside record timestamps.
         to_wall = time.time() - time.perf_counter()
@@ -310,6 +418,7 @@ async def latency(system: System, *, leads: int, rate: float) -> dict[str, Any]:
         "p99_ms": round(percentile(latencies, 0.99), 1),
         "hops_p50_ms": {hop: round(percentile(each, 0.50), 1) for hop, each in hops.items()},
         "hops_p99_ms": {hop: round(percentile(each, 0.99), 1) for hop, each in hops.items()},
+        "steps_ms": steps_ms,
     }
 
 

@@ -33,7 +33,7 @@ from shared.db import Database, RuntimeTables
 from shared.db.bulk import insert_rows
 from shared.db.clauses import among_parameter
 from shared.observability.logs import get_logger
-from shared.observability.metrics import EVENTS_PUBLISHED, OUTBOX_PENDING
+from shared.observability.metrics import EVENTS_PUBLISHED, OUTBOX_DELAY_SECONDS, OUTBOX_PENDING
 from shared.stopping import sleep_or_stop, wake_or_stop
 from shared.topics import TopicNames, topic_for
 
@@ -138,7 +138,14 @@ class OutboxRelay:
         # The relay's two statements, built once: they are the same every cycle, and
         # building them anew cost about half of a cycle's client CPU.
         self._pending_query = (
-            select(outbox.c.id, outbox.c.topic, outbox.c.key, outbox.c.headers, outbox.c.payload)
+            select(
+                outbox.c.id,
+                outbox.c.topic,
+                outbox.c.key,
+                outbox.c.headers,
+                outbox.c.payload,
+                outbox.c.created_at,
+            )
             .where(outbox.c.published_at.is_(None))
             .order_by(outbox.c.id)
             .limit(batch_size)
@@ -208,6 +215,10 @@ class OutboxRelay:
                 )
             )
         await asyncio.gather(*futures)
+        acknowledged = datetime.now(UTC)
+        delay = OUTBOX_DELAY_SECONDS.labels(self.service)
+        for row in rows:
+            delay.observe(max(0.0, (acknowledged - row.created_at).total_seconds()))
         await asyncio.to_thread(self._mark_published, [row.id for row in rows])
         for topic, count in Counter(row.topic for row in rows).items():
             EVENTS_PUBLISHED.labels(self.service, topic).inc(count)

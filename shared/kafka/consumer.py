@@ -49,7 +49,9 @@ from shared.contracts import EventPayload
 from shared.db import Database, RuntimeTables
 from shared.observability.logs import get_logger
 from shared.observability.metrics import (
+    CONSUMER_BATCH_SECONDS,
     CONSUMER_LAG,
+    CONSUMER_WAIT_SECONDS,
     EVENTS_CONSUMED,
     EVENTS_DEAD_LETTERED,
     EVENTS_DUPLICATE,
@@ -243,6 +245,8 @@ class EventConsumer:
         self._consumer: AIOKafkaConsumer | None = None
         self._lag_checked = 0.0
         self._metric_children: dict[tuple[int, str], Any] = {}
+        self._transaction_seconds = CONSUMER_BATCH_SECONDS.labels(self.service, "transaction")
+        self._offset_commit_seconds = CONSUMER_BATCH_SECONDS.labels(self.service, "offset_commit")
         self.started = asyncio.Event()
 
     @property
@@ -260,6 +264,7 @@ class EventConsumer:
                 batches = await consumer.getmany(timeout_ms=500, max_records=self.max_batch)
                 records = in_time_order(batches.values())
                 if records:
+                    self._observe_wait(records)
                     await self._process(consumer, producer, records, stopping)
                 await self._update_lag(consumer)
         finally:
@@ -311,9 +316,13 @@ class EventConsumer:
         pending = records
         transient_delay = self.retry.initial_backoff
         while pending:
+            started = time.perf_counter()
             outcome = await asyncio.to_thread(self._apply_batch, pending)
+            applied = time.perf_counter()
+            self._transaction_seconds.observe(applied - started)
             if outcome.done:
                 await self._commit(consumer, pending[: outcome.done])
+                self._offset_commit_seconds.observe(time.perf_counter() - applied)
             failure = outcome.failure
             if failure is None:
                 return
@@ -589,6 +598,15 @@ class EventConsumer:
         for record in records:
             self._metric(EVENTS_CONSUMED, record).inc()
             self._metric(HANDLER_SECONDS, record).observe(seconds_each)
+
+    def _observe_wait(self, records: Sequence[Record]) -> None:
+        """How long each record waited to be handled since it was produced. The timestamp is
+        the producer's clock: one ahead of this machine's would give a negative wait, counted
+        as none."""
+        now = time.time()
+        for record in records:
+            waited = now - record.timestamp / 1000
+            self._metric(CONSUMER_WAIT_SECONDS, record).observe(max(0.0, waited))
 
     def _metric(self, metric: Any, record: Record) -> Any:
         """The metric's child for this service and the record's topic, cached."""

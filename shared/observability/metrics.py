@@ -40,6 +40,29 @@ CONSUMER_LAG = Gauge(
     "Records on the partition not yet consumed by this service (high water mark - position).",
     ["service", "topic", "partition"],
 )
+# The parts of a hop, a millisecond to seconds: where a lead's latency goes between topics.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+CONSUMER_WAIT_SECONDS = Histogram(
+    "leadflow_consumer_wait_seconds",
+    "Time from a record's being produced (its timestamp) to the start of its batch's handling:"
+    " on the broker, in the fetch, behind the batch before it.",
+    ["service", "topic"],
+    buckets=_LATENCY_BUCKETS,
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "leadflow_consumer_batch_seconds",
+    "Each step of a batch: transaction (decode, handlers, database commit, in a worker thread)"
+    " and offset_commit (the partitions' offsets to Kafka).",
+    ["service", "step"],
+    buckets=_LATENCY_BUCKETS,
+)
+OUTBOX_DELAY_SECONDS = Histogram(
+    "leadflow_outbox_delay_seconds",
+    "Time from an event's being added to the outbox, inside its transaction, to the broker's"
+    " acknowledgement of its record.",
+    ["service"],
+    buckets=_LATENCY_BUCKETS,
+)
 OUTBOX_PENDING = Gauge(
     "leadflow_outbox_pending",
     "Events written to the outbox and not yet acknowledged by the broker.",

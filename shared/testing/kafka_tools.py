@@ -22,15 +22,24 @@ from shared.topics import topic_for
 
 
 async def produce(
-    bootstrap_servers: str, topic: str, events: Sequence[Event[EventPayload]]
+    bootstrap_servers: str,
+    topic: str,
+    events: Sequence[Event[EventPayload]],
+    *,
+    timestamp_ms: int | None = None,
 ) -> None:
-    """Send CloudEvents straight to a topic (as another service's relay would)."""
+    """Send CloudEvents straight to a topic (as another service's relay would), stamped now
+    or at ``timestamp_ms`` (milliseconds since the epoch)."""
     producer = create_producer(bootstrap_servers, client_id="test-producer")
     await producer.start()
     try:
         for event in events:
             await producer.send_and_wait(
-                topic, value=event.value(), key=event.key, headers=event.headers()
+                topic,
+                value=event.value(),
+                key=event.key,
+                headers=event.headers(),
+                timestamp_ms=timestamp_ms,
             )
     finally:
         await producer.stop()

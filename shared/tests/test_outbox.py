@@ -3,6 +3,8 @@ relay that publishes it, one instance of a service at a time."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
@@ -149,6 +151,39 @@ async def test_the_relay_marks_what_it_published_and_counts_it_by_topic(
         "leads.ingested": 2,
         "leads.scored": 1,
     }
+
+
+async def test_the_relay_measures_each_event_from_its_outbox_row_to_the_brokers_ack(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    outbox = Outbox(TABLES, source="/test")
+    relay = OutboxRelay(service="probe-delay", db=database, tables=TABLES, names=topic_names)
+    with database.transaction() as session:
+        outbox.add(session, factories.lead_ingested())
+        outbox.add(session, factories.lead_scored())
+        # As if the relay had been away for five seconds.
+        session.execute(
+            TABLES.outbox.update().values(created_at=datetime.now(UTC) - timedelta(seconds=5))
+        )
+
+    def delays() -> tuple[float, float]:
+        labels = {"service": "probe-delay"}
+        return (
+            REGISTRY.get_sample_value("leadflow_outbox_delay_seconds_count", labels) or 0.0,
+            REGISTRY.get_sample_value("leadflow_outbox_delay_seconds_sum", labels) or 0.0,
+        )
+
+    count_before, sum_before = delays()
+    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay-delay")
+    await producer.start()
+    try:
+        assert await relay.publish_pending(producer) == 2
+    finally:
+        await producer.stop()
+        relay._release_leadership()
+    count, total = delays()
+    assert count == count_before + 2
+    assert 10.0 <= total - sum_before < 60.0  # two events, five seconds and a little each
 
 
 async def test_the_relay_reads_and_marks_outside_a_transaction_on_postgresql(

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -91,6 +92,45 @@ async def test_an_event_round_trips_through_outbox_broker_and_consumer(
     assert scored_event.data.lead_id == payload.lead_id
     jsonschema.validate(json.loads(scored.value), schema_files.load("leadflow.lead.scored.v1"))
     await eventually(lambda: runtime.relay.pending_count() == 0, message="outbox not drained")
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+async def test_the_consumer_measures_how_long_a_record_waited_and_each_step_of_its_batch(
+    runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
+) -> None:
+    """Where a hop's latency goes: a record produced 3 s ago waited at least that long, and
+    its batch's transaction and offset commit were each timed."""
+
+    def waits() -> tuple[float, float]:
+        labels = {"service": "probe", "topic": "leads.ingested"}
+        return (
+            sample("leadflow_consumer_wait_seconds_count", **labels),
+            sample("leadflow_consumer_wait_seconds_sum", **labels),
+        )
+
+    def batches(step: str) -> float:
+        return sample("leadflow_consumer_batch_seconds_count", service="probe", step=step)
+
+    count_before, sum_before = waits()
+    transactions, offset_commits = batches("transaction"), batches("offset_commit")
+    event = Event(data=factories.lead_ingested(), source="/test")
+    three_seconds_ago = round((datetime.now(UTC).timestamp() - 3) * 1000)
+    await produce(
+        kafka_bootstrap_servers,
+        runtime.names.physical("leads.ingested"),
+        [event],
+        timestamp_ms=three_seconds_ago,
+    )
+
+    await eventually(lambda: effect_count(database, event.id) == 1, message="not consumed")
+    await eventually(lambda: batches("offset_commit") > offset_commits, message="not timed")
+    count, total = waits()
+    assert count == count_before + 1
+    assert 3.0 <= total - sum_before < 30.0  # in seconds, from the record's own timestamp
+    assert batches("transaction") > transactions
 
 
 async def test_a_failing_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
