@@ -52,7 +52,7 @@ CONSUMER_WAIT_SECONDS = Histogram(
 CONSUMER_BATCH_SECONDS = Histogram(
     "leadflow_consumer_batch_seconds",
     "Each step of a batch: transaction (decode, handlers, database commit, in a worker thread)"
-    " and offset_commit (the partitions' offsets to Kafka).",
+    " and offset_commit (the partitions' offsets to Kafka, while the next batch is handled).",
     ["service", "step"],
     buckets=_LATENCY_BUCKETS,
 )

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import jsonschema
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlmodel import col
@@ -131,6 +132,55 @@ async def test_the_consumer_measures_how_long_a_record_waited_and_each_step_of_i
     assert count == count_before + 1
     assert 3.0 <= total - sum_before < 30.0  # in seconds, from the record's own timestamp
     assert batches("transaction") > transactions
+
+
+async def test_the_next_batch_is_handled_while_the_offsets_of_the_last_are_being_committed(
+    runtime: ServiceRuntime,
+    database: Database,
+    kafka_bootstrap_servers: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The offset commit is a round trip the loop does not wait for; commits stay one at a
+    time and in order."""
+    held = asyncio.Event()
+    commits: list[dict[TopicPartition, int]] = []
+    commit = AIOKafkaConsumer.commit
+
+    async def held_commit(
+        consumer: AIOKafkaConsumer, offsets: dict[TopicPartition, int] | None = None
+    ) -> None:
+        assert offsets is not None
+        commits.append(offsets)
+        await held.wait()
+        await commit(consumer, offsets)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "commit", held_commit)
+    topic = runtime.names.physical("leads.ingested")
+    lead_id = uuid.uuid4()  # one partition
+    first, second = (
+        Event(data=factories.lead_ingested(lead_id=lead_id), source="/test") for _ in range(2)
+    )
+
+    def transactions() -> float:
+        return sample("leadflow_consumer_batch_seconds_count", service="probe", step="transaction")
+
+    before = transactions()
+    try:
+        await produce(kafka_bootstrap_servers, topic, [first])
+        await eventually(lambda: len(commits) == 1, message="first batch not committed")
+
+        await produce(kafka_bootstrap_servers, topic, [second])
+        await eventually(lambda: effect_count(database, second.id) == 1, message="loop waited")
+        # Timed by the loop as it goes on to commit the batch: by then a commit not waiting
+        # for the first would have been sent.
+        await eventually(lambda: transactions() == before + 2)
+        await asyncio.sleep(0.1)
+        assert len(commits) == 1  # the second batch's commit waits for the first's
+    finally:
+        held.set()  # the consumer waits for its commits before it stops
+    await eventually(lambda: len(commits) == 2, message="second batch not committed")
+    [(partition, after_first)] = commits[0].items()
+    assert commits[1] == {partition: after_first + 1}
 
 
 async def test_a_failing_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
