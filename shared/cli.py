@@ -18,7 +18,7 @@ from typing import Annotated
 import httpx
 import typer
 
-from shared import asyncapi, schema_files
+from shared import asyncapi, heap, schema_files
 from shared.db import Database
 from shared.db.migrate import upgrade
 from shared.kafka.admin import ensure_topics
@@ -148,6 +148,7 @@ def serve(
     if migrate_first:
         _migrate(definition, settings)
     runtime = ServiceRuntime(definition, settings)
+    heap.settle()
     uvicorn.run(
         create_app(runtime),
         host=settings.host,

@@ -79,6 +79,11 @@ def test_leadflow_up_runs_every_service_and_stops_them_all(tmp_path: Path) -> No
             ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
             assert ready.json() == {"status": "ready", "checks": {"database": "ok", "kafka": "ok"}}
             assert f"{name:<10} http://127.0.0.1:{port}" in output.text
+            # Its start-up heap frozen out of the garbage collector's passes (shared.heap).
+            metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).text
+            frozen = re.search(r"^leadflow_heap_frozen_objects (\S+)$", metrics, re.M)
+            assert frozen is not None, name
+            assert float(frozen.group(1)) > 10_000, name
             assert (tmp_path / ".data" / f"{name}.db").exists()
         service_pids = [int(pid) for pid in re.findall(r"/docs, pid (\d+), log", output.text)]
         assert len(service_pids) == len(SERVICES)

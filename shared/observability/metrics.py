@@ -68,3 +68,8 @@ OUTBOX_PENDING = Gauge(
     "Events written to the outbox and not yet acknowledged by the broker.",
     ["service"],
 )
+HEAP_FROZEN_OBJECTS = Gauge(
+    "leadflow_heap_frozen_objects",
+    "Objects the garbage collector froze once the process had started (shared.heap): no"
+    " collection traverses them.",
+)
