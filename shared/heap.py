@@ -1,11 +1,11 @@
 """The garbage collector of a service process, set for a server that runs for days.
 
 CPython's cyclic collector traverses every container object it tracks in a full
-collection. Once its modules, ORM mappings, schemas and reference data (countries, phone
-metadata, holidays) are loaded, a service holds ~150,000 of them, nearly all for good. Under
-the end-to-end bench's load each service ran a full collection every few seconds, 100-600 ms
-each on this 2-core machine, with the event loop and the handler thread stopped: ~9 s of the
-five services' CPU in a 50-second run, and the tail of accept -> routed.
+collection. Once its modules, ORM mappings and schemas are loaded, a service holds ~150,000
+of them, nearly all for good. Under the end-to-end bench's load each service ran a full
+collection every few seconds, 100-600 ms each on this 2-core machine, with the event loop
+and the handler thread stopped: the five services spent 10-11 s in collections in a
+50-second run, and the tail of accept -> routed was made of those pauses.
 """
 
 from __future__ import annotations
