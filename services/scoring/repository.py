@@ -5,12 +5,11 @@ from __future__ import annotations
 import functools
 import uuid
 import zlib
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Row, Select, Table, bindparam, delete, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Row, Select, bindparam, delete, func, select, update
 from sqlmodel import Session, col
 
 from services.scoring.domain.facts import TouchpointFacts
@@ -25,7 +24,7 @@ from services.scoring.models import (
     metadata,
 )
 from shared.contracts import LeadSnapshot, Touchpoint
-from shared.db.bulk import insert_rows
+from shared.db.bulk import insert_rows, upsert_rows
 from shared.db.clauses import among_parameter, dialect_of
 from shared.db.locks import hold_transaction_lock
 
@@ -345,34 +344,14 @@ def update_snapshots(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> 
 
 def save_scores(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert or replace current scores (full ``scores`` rows, one per lead)."""
-    columns = [column.name for column in SCORES.columns if column.name != "lead_id"]
-    _upsert(session, SCORES, rows, key="lead_id", changing=columns)
+    upsert_rows(session, SCORES, rows, key=["lead_id"], update=_SCORE_COLUMNS)
+
+
+_SCORE_COLUMNS = [column.name for column in SCORES.columns if column.name != "lead_id"]
 
 
 def insert_history(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     insert_rows(session, HISTORY, rows)
-
-
-def _upsert(
-    session: Session,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    key: str,
-    changing: Iterable[str],
-) -> None:
-    if not rows:
-        return
-    session.execute(_upsert_statement(dialect_of(session), table, key, tuple(changing)), list(rows))
-
-
-@functools.cache
-def _upsert_statement(dialect: str, table: Table, key: str, changing: tuple[str, ...]) -> Insert:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(table)
-    return statement.on_conflict_do_update(
-        index_elements=[key], set_={name: statement.excluded[name] for name in changing}
-    )
 
 
 # ---------------------------------------------------------------------------- scores

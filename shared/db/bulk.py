@@ -14,9 +14,10 @@ takes the ``executemany``.
 execution per row on the server; here each column goes as one array, in one statement whose
 text depends on the table alone (psycopg prepares it once per connection). It saves the
 server's CPU (500 rows of reporting's facts or delivery's lead views: ~7 ms instead of
-~10), not the client's, and for wide rows of JSON the arrays cost the client more than the
-server saves (scoring's scores: measured, and left on the ``executemany``): choose it per
-table, by measuring.
+~10). The arrays go in binary: psycopg builds a text array element by element in Python
+(1-3.5 µs an element for uuids, strings and timestamps, 0.2 µs in binary), and 500 rows of
+eight columns (uuid, strings, JSON, numeric, integer, boolean, timestamp) cost the client
+10.5 µs a row instead of 24.4 in text.
 """
 
 from __future__ import annotations
@@ -160,7 +161,7 @@ def _upsert_of(
     columns = [table.c[name] for name in names]
     preparer = dialect.identifier_preparer
     arrays = ", ".join(
-        f"CAST(%s AS {column.type.compile(dialect=dialect)}[])" for column in columns
+        f"CAST(%b AS {column.type.compile(dialect=dialect)}[])" for column in columns
     )
     target = f" ({', '.join(preparer.format_column(table.c[name]) for name in key)})" if key else ""
     action = (
