@@ -342,12 +342,12 @@ def update_snapshots(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> 
     )
 
 
+_SCORE_COLUMNS = [column.name for column in SCORES.columns if column.name != "lead_id"]
+
+
 def save_scores(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
     """Insert or replace current scores (full ``scores`` rows, one per lead)."""
     upsert_rows(session, SCORES, rows, key=["lead_id"], update=_SCORE_COLUMNS)
-
-
-_SCORE_COLUMNS = [column.name for column in SCORES.columns if column.name != "lead_id"]
 
 
 def insert_history(*, session: Session, rows: Sequence[Mapping[str, Any]]) -> None:
