@@ -3,10 +3,12 @@ relay that publishes it, one instance of a service at a time."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from prometheus_client import REGISTRY
+from aiokafka import AIOKafkaProducer
 from sqlalchemy import func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
@@ -17,6 +19,7 @@ from shared.kafka.producer import create_producer
 from shared.outbox import Outbox, OutboxRelay
 from shared.testing import factories
 from shared.testing.kafka_tools import read_topic
+from shared.testing.metrics import metric_value
 from shared.testing.probe.models import TABLES
 from shared.topics import TopicNames
 
@@ -63,6 +66,22 @@ def test_a_buffered_block_that_raises_writes_nothing(database: Database) -> None
         assert rows(session) == [kept.id]
 
 
+@contextlib.asynccontextmanager
+async def relaying(
+    kafka_bootstrap_servers: str, *relays: OutboxRelay
+) -> AsyncIterator[AIOKafkaProducer]:
+    """A started producer for ``relays`` to publish with; after the block it is stopped and
+    the relays give up their leadership."""
+    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay")
+    await producer.start()
+    try:
+        yield producer
+    finally:
+        await producer.stop()
+        for relay in relays:
+            relay._release_leadership()
+
+
 def end_the_relays_session(database: Database) -> None:
     """What a PostgreSQL restart or a cut connection does to the relay holding the lock:
     its session ends, and the advisory lock with it."""
@@ -92,9 +111,7 @@ async def test_one_relay_of_a_service_publishes_and_another_takes_over_when_its_
         with database.transaction() as session:
             return [outbox.add(session, factories.lead_ingested()).id for _ in range(count)]
 
-    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay")
-    await producer.start()
-    try:
+    async with relaying(kafka_bootstrap_servers, first, second) as producer:
         sent = add(2)
         assert await first.publish_pending(producer) == 2
         sent += add(1)
@@ -109,10 +126,6 @@ async def test_one_relay_of_a_service_publishes_and_another_takes_over_when_its_
         sent += add(1)
         assert await first.publish_pending(producer) == 0
         assert await second.publish_pending(producer) == 1
-    finally:
-        await producer.stop()
-        for relay in (first, second):
-            relay._release_leadership()
 
     records = await read_topic(
         kafka_bootstrap_servers, topic_names.physical("leads.ingested"), count=6, timeout=3.0
@@ -134,19 +147,13 @@ async def test_the_relay_marks_what_it_published_and_counts_it_by_topic(
             outbox.add(session, payload)
 
     def published(topic: str) -> float:
-        labels = {"service": "probe-counted", "topic": topic}
-        return REGISTRY.get_sample_value("leadflow_events_published_total", labels) or 0.0
+        return metric_value("leadflow_events_published_total", service="probe-counted", topic=topic)
 
     before = {topic: published(topic) for topic in ("leads.ingested", "leads.scored")}
-    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay-counted")
-    await producer.start()
-    try:
+    async with relaying(kafka_bootstrap_servers, relay) as producer:
         assert await relay.publish_pending(producer) == 3
         assert relay.pending_count() == 0  # all three marked, by their ids
         assert await relay.publish_pending(producer) == 0
-    finally:
-        await producer.stop()
-        relay._release_leadership()
     assert {topic: published(topic) - count for topic, count in before.items()} == {
         "leads.ingested": 2,
         "leads.scored": 1,
@@ -167,20 +174,14 @@ async def test_the_relay_measures_each_event_from_its_outbox_row_to_the_brokers_
         )
 
     def delays() -> tuple[float, float]:
-        labels = {"service": "probe-delay"}
         return (
-            REGISTRY.get_sample_value("leadflow_outbox_delay_seconds_count", labels) or 0.0,
-            REGISTRY.get_sample_value("leadflow_outbox_delay_seconds_sum", labels) or 0.0,
+            metric_value("leadflow_outbox_delay_seconds_count", service="probe-delay"),
+            metric_value("leadflow_outbox_delay_seconds_sum", service="probe-delay"),
         )
 
     count_before, sum_before = delays()
-    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay-delay")
-    await producer.start()
-    try:
+    async with relaying(kafka_bootstrap_servers, relay) as producer:
         assert await relay.publish_pending(producer) == 2
-    finally:
-        await producer.stop()
-        relay._release_leadership()
     count, total = delays()
     assert count == count_before + 2
     assert 10.0 <= total - sum_before < 60.0  # two events, five seconds and a little each
@@ -198,9 +199,7 @@ async def test_the_relay_reads_and_marks_outside_a_transaction_on_postgresql(
     relay = OutboxRelay(service="probe-autocommit", db=database, tables=TABLES, names=topic_names)
     with database.transaction() as session:
         outbox.add(session, factories.lead_ingested())
-    producer = create_producer(kafka_bootstrap_servers, client_id="test-relay-autocommit")
-    await producer.start()
-    try:
+    async with relaying(kafka_bootstrap_servers, relay) as producer:
         assert await relay.publish_pending(producer) == 1
         leader = relay._leader_connection
         assert leader is not None
@@ -215,6 +214,3 @@ async def test_the_relay_reads_and_marks_outside_a_transaction_on_postgresql(
             ).scalars()
             assert list(states) == ["idle"]
         assert relay.pending_count() == 0
-    finally:
-        await producer.stop()
-        relay._release_leadership()

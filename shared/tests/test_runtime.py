@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 import jsonschema
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlmodel import col
 
@@ -24,6 +23,7 @@ from shared.observability.metrics import EVENTS_DEAD_LETTERED, EVENTS_DUPLICATE
 from shared.service import ServiceDefinition, ServiceRuntime
 from shared.testing import factories
 from shared.testing.kafka_tools import eventually, produce, produce_raw, read_topic
+from shared.testing.metrics import metric_value
 from shared.testing.probe import service as probe
 from shared.testing.probe.models import TABLES, Effect
 from shared.testing.pytest_plugin import running_runtime, service_settings
@@ -95,10 +95,6 @@ async def test_an_event_round_trips_through_outbox_broker_and_consumer(
     await eventually(lambda: runtime.relay.pending_count() == 0, message="outbox not drained")
 
 
-def sample(name: str, **labels: str) -> float:
-    return REGISTRY.get_sample_value(name, labels) or 0.0
-
-
 async def test_the_consumer_measures_how_long_a_record_waited_and_each_step_of_its_batch(
     runtime: ServiceRuntime, database: Database, kafka_bootstrap_servers: str
 ) -> None:
@@ -108,12 +104,12 @@ async def test_the_consumer_measures_how_long_a_record_waited_and_each_step_of_i
     def waits() -> tuple[float, float]:
         labels = {"service": "probe", "topic": "leads.ingested"}
         return (
-            sample("leadflow_consumer_wait_seconds_count", **labels),
-            sample("leadflow_consumer_wait_seconds_sum", **labels),
+            metric_value("leadflow_consumer_wait_seconds_count", **labels),
+            metric_value("leadflow_consumer_wait_seconds_sum", **labels),
         )
 
     def batches(step: str) -> float:
-        return sample("leadflow_consumer_batch_seconds_count", service="probe", step=step)
+        return metric_value("leadflow_consumer_batch_seconds_count", service="probe", step=step)
 
     count_before, sum_before = waits()
     transactions, offset_commits = batches("transaction"), batches("offset_commit")
@@ -162,7 +158,9 @@ async def test_the_next_batch_is_handled_while_the_offsets_of_the_last_are_being
     )
 
     def transactions() -> float:
-        return sample("leadflow_consumer_batch_seconds_count", service="probe", step="transaction")
+        return metric_value(
+            "leadflow_consumer_batch_seconds_count", service="probe", step="transaction"
+        )
 
     before = transactions()
     try:
