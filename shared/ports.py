@@ -29,10 +29,8 @@ def free_port() -> int:
     server then fails to start with "address already in use" (seen once in the end-to-end
     bench, whose processes open many connections). Where no such range is left, the kernel
     picks."""
-    low, _ = ephemeral_range()
-    choices = list(range(LOWEST, low))
-    random.shuffle(choices)
-    for port in choices[:200]:
+    below = range(LOWEST, ephemeral_range()[0])
+    for port in random.sample(below, k=min(200, len(below))):
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             try:
                 sock.bind(("127.0.0.1", port))
