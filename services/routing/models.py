@@ -20,6 +20,7 @@ from sqlalchemy.orm import registry
 from sqlmodel import Field, SQLModel
 
 from shared.db import RuntimeTables
+from shared.db.bulk import copy_on_flush
 from shared.db.types import UtcDateTime
 from shared.erasure import ErasureLedger
 
@@ -300,6 +301,10 @@ class FeedbackRow(RoutingModel, table=True):
     assignment_id: uuid.UUID | None = None
     applied_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
+
+# A consumer batch adds a lead and an assignment for each record: one COPY per table at the
+# flush instead of an INSERT a row (half the client's CPU of the ORM's flush).
+copy_on_flush(RoutedLeadRow, AssignmentRow)
 
 metadata = RoutingModel.metadata
 TABLES = RuntimeTables.define(metadata)
