@@ -243,11 +243,10 @@ def get_lead_score(lead_id: uuid.UUID, session: ReadSession) -> Any:
 def rescore_lead(lead_id: uuid.UUID, request: Request, session: DbSession) -> Any:
     runtime = runtime_of(request)
     now = clock_of(runtime)()
-    active = rulebook_store.ensure_active(session=session, now=now)
     counts = rescore(
         session=session,
         outbox=runtime.outbox,
-        rulebook=rulebook_store.compiled(active),
+        rulebook=rulebook_store.for_scoring(session=session, now=now),
         lead_ids=[lead_id],
         now=now,
         trigger="rescore",

@@ -139,16 +139,18 @@ def decay_page(runtime: ServiceRuntime) -> int:
     settings = settings_of(runtime)
     now = clock_of(runtime)()
     with runtime.db.transaction() as session:
+        # The rulebook lock (shared) before the leads', as the consumer takes them: an
+        # activation in progress is waited for, and the page is scored with its version.
+        rulebook = rulebook_store.for_scoring(session=session, now=now)
         lead_ids = repository.due_lead_ids(
             session=session, now=now, limit=settings.decay_batch_size
         )
         if not lead_ids:
             return 0
-        active = rulebook_store.ensure_active(session=session, now=now)
         counts = rescore(
             session=session,
             outbox=runtime.outbox,
-            rulebook=rulebook_store.compiled(active),
+            rulebook=rulebook,
             lead_ids=lead_ids,
             now=now,
             trigger="decay",

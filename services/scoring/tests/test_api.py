@@ -3,6 +3,7 @@ activation and its re-scoring pages, lead scores."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
+from services.scoring import rulebook_store
 from services.scoring.models import RescoreJob, ScoreHistory
 from services.scoring.rulebooks import default_source
 from services.scoring.tests.builders import document
@@ -313,3 +315,22 @@ async def test_one_lead_can_be_rescored_on_request(
     missing = await client.post(f"/v1/leads/{uuid.uuid4()}:rescore")
     assert missing.status_code == 404
     assert missing.json()["detail"][0]["loc"] == ["path", "lead_id"]
+
+
+async def test_a_rescore_on_request_waits_for_an_activation_in_progress(
+    client: httpx.AsyncClient, database: Database
+) -> None:
+    """Scored under the rulebook lock, as every writer of scores: with the version being
+    activated, once it is, not with the one it replaces."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite has one writer at a time: nothing runs beside an activation")
+    lead_id = uuid.uuid4()
+    handle(database, factories.lead_ingested(lead_id=lead_id), time=T0)
+    with database.transaction() as session:
+        strict = rulebook_store.create(session=session, source=STRICT, media="yaml", now=T0)
+        rulebook_store.activate(session=session, record=strict, now=T0)
+        answer = asyncio.ensure_future(client.post(f"/v1/leads/{lead_id}:rescore"))
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(answer), timeout=1.0)
+        session.commit()
+    assert (await answer).json()["rulebook_version"] == 2

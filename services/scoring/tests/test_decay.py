@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import math
 import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.scoring import repository
+from services.scoring import repository, rulebook_store
 from services.scoring.domain.engine import CROSSING_MARGIN
 from services.scoring.models import ScoreRecord
+from services.scoring.rulebooks import default_source
 from services.scoring.tests.support import Clock, handle, published, rows
 from services.scoring.workers import decay_page
 from shared.cloudevents import Event, decode
@@ -136,3 +139,27 @@ async def test_the_schedule_survives_a_restart(
     assert [(e.grade, e.trigger) for e in scored_events] == [("A", "touchpoint"), ("B", "decay")]
     assert scored_events[1].scored_at == CROSSING + timedelta(days=3)
     assert decode(scored.headers, scored.value).time == T0
+
+
+def test_a_page_waits_for_an_activation_in_progress_and_scores_with_its_version(
+    runtime: ServiceRuntime, database: Database
+) -> None:
+    """An activation holds the rulebook lock until it commits. A decay page that read the
+    version it replaces meanwhile would publish grades by that one, each published again
+    by the re-scoring job right after."""
+    if not database.is_postgresql:
+        pytest.skip("SQLite has one writer at a time: nothing runs beside an activation")
+    handle(database, demo(uuid.uuid4(), T0), time=T0)
+    runtime.state["clock"].now = CROSSING + timedelta(hours=5)
+    with database.transaction() as session:
+        source = default_source().replace("name: default", "name: second", 1)
+        record = rulebook_store.create(session=session, source=source, media="yaml", now=T0)
+        rulebook_store.activate(session=session, record=record, now=T0)
+        with ThreadPoolExecutor(1) as pool:
+            page = pool.submit(decay_page, runtime)
+            with pytest.raises(FuturesTimeout):
+                page.result(timeout=1.0)  # waiting for the activation's lock
+            session.commit()
+            assert page.result(timeout=30) == 1
+    [score] = rows(database, ScoreRecord)
+    assert (score.trigger, score.rulebook_version) == ("decay", 2)
