@@ -228,19 +228,13 @@ def copy_on_flush(*models: type[Any]) -> None:
         mapper: Mapper[Any] = class_mapper(model)
         table = mapper.local_table
         assert isinstance(table, Table)
-        problems = [
-            *(
-                ["a primary key the database generates"]
-                if table.autoincrement_column is not None
-                else []
-            ),
-            *(["relationships"] if mapper.relationships else []),
-            *(
-                ["insert listeners"]
-                if mapper.dispatch.before_insert or mapper.dispatch.after_insert
-                else []
-            ),
-        ]
+        problems = []
+        if table.autoincrement_column is not None:
+            problems.append("a primary key the database generates")
+        if mapper.relationships:
+            problems.append("relationships")
+        if mapper.dispatch.before_insert or mapper.dispatch.after_insert:
+            problems.append("insert listeners")
         if problems:
             raise ValueError(
                 f"{model.__name__}: its new rows cannot be copied ({', '.join(problems)})"
