@@ -7,9 +7,9 @@ import weakref
 from collections.abc import Iterator
 
 import pytest
-from prometheus_client import REGISTRY
 
 from shared import heap
+from shared.testing.metrics import metric_value
 
 
 @pytest.fixture
@@ -40,4 +40,4 @@ def test_settling_frees_start_up_garbage_and_freezes_the_rest_out_of_every_colle
     assert gc.get_freeze_count() > 10_000  # the process's modules, classes, functions...
     assert len(gc.get_objects()) < 1_000  # ...which no collection traverses now
     assert gc.get_threshold() == (heap.YOUNG_THRESHOLD, heap.OLDER_THRESHOLD, heap.OLDER_THRESHOLD)
-    assert REGISTRY.get_sample_value("leadflow_heap_frozen_objects") == gc.get_freeze_count()
+    assert metric_value("leadflow_heap_frozen_objects") == gc.get_freeze_count()
