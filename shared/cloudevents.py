@@ -6,7 +6,6 @@ is the subject, the lead id, so all of one lead's events land on one partition, 
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -15,6 +14,7 @@ from typing import Generic, TypeVar
 from pydantic import ValidationError
 
 from shared.contracts import EventPayload, UnknownEventType, payload_class
+from shared.ids import new_uuid
 
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
@@ -35,7 +35,7 @@ class Event(Generic[P_co]):
 
     data: P_co
     source: str
-    id: str = field(default_factory=lambda: str(uuid.uuid4()))
+    id: str = field(default_factory=lambda: str(new_uuid()))
     time: datetime = field(default_factory=lambda: datetime.now(UTC))
     subject: str = ""
 

@@ -37,6 +37,7 @@ from shared.contracts import LeadErasedV1
 from shared.db.bulk import upsert_rows
 from shared.db.clauses import among
 from shared.db.rows import table_of
+from shared.ids import new_uuid
 
 # ---------------------------------------------------------------------------- subscriptions
 
@@ -53,7 +54,7 @@ def create_subscription(
     now: datetime,
 ) -> Subscription:
     subscription = Subscription(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         url=url,
         description=description,
         event_types=sorted(set(event_types)),
@@ -236,7 +237,7 @@ def add_delivery(
     now: datetime,
 ) -> Delivery:
     delivery = Delivery(
-        message_id=message_id(uuid.uuid4()),
+        message_id=message_id(new_uuid()),
         subscription_id=subscription_id,
         lead_id=lead_id,
         event_id=event_id,
@@ -306,7 +307,7 @@ def claim_deliveries(
     claimed = []
     for delivery in deliveries:
         assert delivery.id is not None
-        token = uuid.uuid4().hex
+        token = new_uuid().hex
         delivery.leased_until = now + lease
         delivery.lease_token = token
         session.add(delivery)
@@ -576,7 +577,7 @@ def claim_writebacks(
     claimed = []
     for writeback in session.execute(query).scalars():
         assert writeback.id is not None
-        token = uuid.uuid4().hex
+        token = new_uuid().hex
         writeback.leased_until = now + lease
         writeback.lease_token = token
         session.add(writeback)

@@ -35,6 +35,7 @@ from shared.contracts import (
 from shared.db.bulk import insert_rows
 from shared.db.clauses import dialect_of
 from shared.db.rows import new_row, table_of
+from shared.ids import new_uuid
 from shared.outbox import Outbox
 
 
@@ -269,7 +270,7 @@ def _capture(
         if repository.crm_link(session=session, provider=provider, record_id=record_id) is None:
             session.add(CrmLink(provider=provider, record_id=record_id, lead_id=lead.id))
     touchpoint: dict[str, Any] = {
-        "id": uuid.uuid4(),
+        "id": new_uuid(),
         "lead_id": lead.id,
         "type": normalized.touchpoint_type or submission.touchpoint_type,
         "door": submission.door,
@@ -631,7 +632,7 @@ def _account(
         if account is None:
             account = new_row(
                 Account,
-                id=uuid.uuid4(),
+                id=new_uuid(),
                 domain=normalized.company_domain,
                 name=name,
                 name_key=key,
@@ -660,7 +661,7 @@ def _account(
     )
     if found is not None:
         return found
-    account = new_row(Account, id=uuid.uuid4(), name=name, name_key=key, created_at=now)
+    account = new_row(Account, id=new_uuid(), name=name, name_key=key, created_at=now)
     lookups.add_account(account)
     lookups.account_named(account)
     return account
@@ -690,7 +691,7 @@ def _create(
 ) -> Lead:
     lead = new_row(
         Lead,
-        id=uuid.uuid4(),
+        id=new_uuid(),
         email=normalized.email,
         free_mail=normalized.free_mail,
         account_id=account.id if account else None,

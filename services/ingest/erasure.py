@@ -43,6 +43,7 @@ from services.ingest.models import ERASURES, Lead, Suppression, Touchpoint
 from services.ingest.settings import IngestSettings
 from shared.contracts import LeadErasedV1, Regulation
 from shared.http import DbSession, RequestOutbox, problem
+from shared.ids import new_uuid
 from shared.outbox import Outbox
 
 # Lead columns that are the person; the rest (company, country, region, seniority, department,
@@ -90,7 +91,7 @@ def erase_person(
     if not leads:
         raise PersonNotFound(email)
     erasure = Erasure(
-        erasure_id=uuid.uuid4(),
+        erasure_id=new_uuid(),
         lead_ids=tuple(lead.id for lead in leads),
         regulation=regulation,
         erased_at=now,

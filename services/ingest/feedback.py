@@ -20,6 +20,7 @@ from services.ingest.domain.email import InvalidEmail, normalize_email
 from services.ingest.models import Feedback, Lead
 from shared.contracts import FeedbackStatus, LeadFeedbackV1, RejectionReason
 from shared.http import DbSession, RequestOutbox, problem
+from shared.ids import new_uuid
 from shared.outbox import Outbox
 
 
@@ -73,7 +74,7 @@ def record_feedback(
 ) -> Feedback:
     now = datetime.now(UTC)
     row = Feedback(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         lead_id=lead.id,
         status=status,
         rejection_reason=rejection_reason,

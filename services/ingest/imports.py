@@ -42,6 +42,7 @@ from services.ingest.settings import IngestSettings
 from shared.db.bulk import insert_rows
 from shared.db.rows import table_of
 from shared.http import DbSession, ReadSession, problem
+from shared.ids import new_uuid
 from shared.observability.logs import get_logger
 from shared.outbox import Outbox
 from shared.service import ServiceRuntime
@@ -66,7 +67,7 @@ def create_import(
     delimiter = detect_delimiter(text)
     total = count_rows(text, delimiter)
     row = Import(
-        id=uuid.uuid4(),
+        id=new_uuid(),
         filename=filename,
         source=source,
         campaign=campaign,

@@ -38,6 +38,7 @@ from shared.contracts import (
     SkippedCandidate,
 )
 from shared.db.rows import new_row
+from shared.ids import new_uuid
 from shared.observability.logs import get_logger
 
 log = get_logger(__name__)
@@ -133,7 +134,7 @@ def _record(
         previous.ended_at = now
     assignment = new_row(
         AssignmentRow,
-        id=uuid.uuid4(),
+        id=new_uuid(),
         lead_id=lead.lead_id,
         attempt=attempt,
         outcome=decision.outcome,
