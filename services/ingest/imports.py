@@ -268,6 +268,7 @@ def process_chunk(
         else:
             job.merged += 1
         issues += _issues(job, number, outcome.warnings, severity="warning")
+        job.warnings += len(outcome.warnings)
     insert_rows(session, _ISSUES, issues)
     job.processed_rows += handled
     # Rows behind the file's position: what is still to come of it is the same.
@@ -461,7 +462,9 @@ def get_import(
 
 
 def report(session: Session, job: Import, *, limit: int) -> ImportReport:
-    issues = repository.import_issues(session=session, import_id=job.id, limit=limit)
+    issues = (
+        repository.import_issues(session=session, import_id=job.id, limit=limit) if limit else []
+    )
     return ImportReport(
         import_id=job.id,
         status=job.status,
@@ -475,9 +478,7 @@ def report(session: Session, job: Import, *, limit: int) -> ImportReport:
         created=job.created,
         merged=job.merged,
         rejected=job.rejected,
-        warnings=repository.import_issue_count(
-            session=session, import_id=job.id, severity="warning"
-        ),
+        warnings=job.warnings,
         created_at=job.created_at,
         finished_at=job.finished_at,
         issues=[

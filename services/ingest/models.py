@@ -174,6 +174,9 @@ class Import(IngestModel, table=True):
     created: int = 0
     merged: int = 0
     rejected: int = 0
+    # Values kept raw (warning issues), counted as chunks write them: a progress report
+    # reads it instead of counting the issues of the import again on every poll.
+    warnings: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     created_at: datetime = Field(sa_type=UtcDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
 
@@ -185,7 +188,8 @@ class ImportIssue(IngestModel, table=True):
     __table_args__ = (UniqueConstraint("import_id", "row", "field", name="uq_import_issue"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    import_id: uuid.UUID = Field(foreign_key="imports.id", index=True)
+    # Looked up through uq_import_issue, which begins with it (no index of its own).
+    import_id: uuid.UUID = Field(foreign_key="imports.id")
     row: int
     field: str = Field(max_length=64)
     reason: str = Field(max_length=500)

@@ -231,16 +231,6 @@ def import_issues(*, session: Session, import_id: uuid.UUID, limit: int) -> Sequ
     )
 
 
-def import_issue_count(*, session: Session, import_id: uuid.UUID, severity: str) -> int:
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(ImportIssue)
-            .where(col(ImportIssue.import_id) == import_id, col(ImportIssue.severity) == severity)
-        ).scalar_one()
-    )
-
-
 def feedback_of(*, session: Session, lead_id: uuid.UUID) -> Sequence[Feedback]:
     return (
         session.execute(

@@ -93,6 +93,7 @@ def outcome(database: Database, import_id: uuid.UUID) -> dict[str, Any]:
         figures: dict[str, Any] = {
             "job": (job.status, job.total_rows, job.processed_rows, job.content),
             "counts": (job.created, job.merged, job.rejected),
+            "warnings": job.warnings,
             "issues": [(i.row, i.field, i.reason, i.severity) for i in issues],
         }
     figures["events"] = [
@@ -325,6 +326,34 @@ def test_imports_under_way_when_the_version_came_go_on(database: Database) -> No
         assert (job.status, job.processed_rows, job.content_version) == ("running", 2, 0)
     assert [chunk(database, import_id, files, import_chunk_rows=2) for _ in "ab"] == [False, True]
     assert outcome(database, import_id)["counts"] == (4, 1, 0)
+
+
+def test_an_import_counts_its_warnings_and_migration_0006_counts_those_made_before(
+    database: Database,
+) -> None:
+    """The report's warnings are the import's warning issues, counted as chunks write them;
+    an import under way when migration 0006 came gets the count of those it had."""
+    import_id = accept(database, DATA)
+    files = ImportFiles()
+    for _ in range(3):
+        assert not chunk(database, import_id, files)
+    so_far = _warning_issues(database, import_id)
+    assert so_far > 0
+    downgrade(DEFINITION.migrations_dir, database, "ingest_0005")
+    upgrade(DEFINITION.migrations_dir, database)
+    assert drift(database, DEFINITION.metadata) == []
+    assert outcome(database, import_id)["warnings"] == so_far
+    to_the_end(database, import_id, files)
+    report = outcome(database, import_id)
+    assert report["warnings"] == _warning_issues(database, import_id) > so_far
+    severities = [severity for *_, severity in report["issues"]]
+    assert report["warnings"] == severities.count("warning")
+
+
+def _warning_issues(database: Database, import_id: uuid.UUID) -> int:
+    with database.read() as session:
+        issues = repository.import_issues(session=session, import_id=import_id, limit=10_000)
+        return sum(1 for issue in issues if issue.severity == "warning")
 
 
 def test_rows_erased_before_the_import_began_are_refused_in_every_chunk(
