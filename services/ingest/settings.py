@@ -35,7 +35,10 @@ class IngestSettings(ServiceSettings):
     # A key found valid is trusted this long without asking the database again: a revoked
     # key stops working within this time. 0 checks every request.
     api_key_cache_seconds: float = Field(default=10.0, ge=0, le=3_600)
-    import_chunk_rows: int = Field(default=500, ge=1)
+    # Rows of an import a transaction captures. Each chunk pays a dozen round trips (locks,
+    # look-ups, one COPY a table, commit): 2,000 rows import ~15 % faster than 500, and
+    # hold the capture lock, which the batch door waits for, ~1 s instead of ~0.25.
+    import_chunk_rows: int = Field(default=2_000, ge=1)
     # Each next chunk of an import is normalized in a second process while the worker
     # writes the one before (services/ingest/normalizer.py). False: all in the worker.
     import_normalizer: bool = True
