@@ -17,7 +17,7 @@ def test_ids_are_random_version_4_uuids_as_uuid4_makes() -> None:
     assert {each.version for each in ids} == {4}
     assert {each.variant for each in ids} == {uuid.RFC_4122}
     assert len(set(ids)) == len(ids)
-    # The other 122 bits are random: across a thousand ids each of them is seen both ways.
+    # The other 122 bits are random: across these ids each of them is seen both ways.
     fixed = ~((0xC000 << 48) | (0xF000 << 64)) & (2**128 - 1)
     ones = 0
     zeros = 0
