@@ -6,9 +6,11 @@ is the subject, the lead id, so all of one lead's events land on one partition, 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii
 from typing import Generic, TypeVar
 
 from pydantic import ValidationError
@@ -70,13 +72,41 @@ class Event(Generic[P_co]):
             *extra,
         ]
 
+    def headers_json(self) -> str:
+        """:meth:`headers` (no extras) as a JSON list of ``[name, value]`` pairs, the form the
+        outbox stores them in. Written out directly: ``json.dumps`` of the pairs costs ~8 µs
+        an event (~3 this way), which every event of every service pays once."""
+        kind, schema = _payload_headers_json(type(self.data))
+        return (
+            f'[["ce_specversion", "{SPEC_VERSION}"], ["ce_id", {_json(self.id)}], '
+            f'["ce_source", {_json(self.source)}], ["ce_type", {kind}], '
+            f'["ce_time", {_json(format_time(self.time))}], '
+            f'["ce_subject", {_json(self.subject)}], ["ce_dataschema", {schema}], '
+            f'["content-type", "{CONTENT_TYPE}"]]'
+        )
+
     def value(self) -> bytes:
         return self.data.model_dump_json().encode()
 
 
+# A string as a JSON string literal (what json.dumps does for one, without its overhead).
+_json = encode_basestring_ascii
+
+
+@functools.cache
+def _payload_headers_json(payload: type[EventPayload]) -> tuple[str, str]:
+    """``ce_type`` and ``ce_dataschema`` of a payload class, as JSON string literals."""
+    return (
+        _json(payload.cloudevents_type()),
+        _json(f"urn:leadflow:schemas:{payload.schema_name()}"),
+    )
+
+
 def format_time(moment: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``: the form every CloudEvents reader accepts."""
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def header(headers: Sequence[tuple[str, bytes]], name: str) -> str | None:

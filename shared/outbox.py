@@ -69,8 +69,8 @@ class Outbox:
             "event_id": event.id,
             "topic": topic_for(type(event.data)).name,
             "key": event.subject,
-            "headers": json.dumps([[k, v.decode()] for k, v in event.headers()]),
-            "payload": event.value().decode(),
+            "headers": event.headers_json(),
+            "payload": event.data.model_dump_json(),
             "created_at": datetime.now(UTC),
         }
         buffer: list[dict[str, Any]] | None = session.info.get(_BUFFER)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
 import jsonschema
@@ -13,7 +13,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared import schema_files
-from shared.cloudevents import Event, MalformedEvent, decode, header
+from shared.cloudevents import Event, MalformedEvent, decode, format_time, header
 from shared.contracts import (
     PAYLOAD_TYPES,
     EventPayload,
@@ -132,6 +132,30 @@ def test_event_round_trips_through_kafka_headers_and_value() -> None:
     decoded = decode(headers, event.value())
     assert decoded == event
     assert isinstance(decoded.data, LeadIngestedV1)
+
+
+@pytest.mark.parametrize("cloudevents_type", sorted(SAMPLES))
+@pytest.mark.parametrize(
+    ("source", "subject", "moment"),
+    [
+        ("/leadflow/ingest", "", datetime(2026, 11, 23, 9, 30, 15, 123456, tzinfo=UTC)),
+        # What a JSON writer must escape, and a time given in another zone.
+        (
+            '/leadflow/"quoted"\\back\nline',
+            "Zoë 株式会社 \u2028 \x00",
+            datetime(2026, 3, 29, 2, 30, tzinfo=timezone(timedelta(hours=-5, minutes=-30))),
+        ),
+    ],
+)
+def test_headers_as_the_outbox_stores_them_read_back_as_the_headers(
+    cloudevents_type: str, source: str, subject: str, moment: datetime
+) -> None:
+    event = Event(data=SAMPLES[cloudevents_type](), source=source, subject=subject, time=moment)
+    stored = json.loads(event.headers_json())
+    assert [(name, value.encode()) for name, value in stored] == event.headers()
+    assert header(event.headers(), "ce_time") == format_time(moment)
+    assert format_time(moment).endswith("Z")
+    assert datetime.fromisoformat(format_time(moment)) == moment
 
 
 @pytest.mark.parametrize(
