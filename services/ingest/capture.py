@@ -24,14 +24,7 @@ from services.ingest.domain.submission import Submission
 from services.ingest.models import Account, CrmLink, Lead, Suppression
 from services.ingest.models import Touchpoint as TouchpointRow
 from services.ingest.settings import IngestSettings
-from shared.contracts import (
-    CompanySnapshot,
-    Consent,
-    LeadIngestedV1,
-    LeadSnapshot,
-    Touchpoint,
-    Utm,
-)
+from shared.contracts import Consent, LeadIngestedV1
 from shared.db.bulk import insert_rows
 from shared.db.clauses import dialect_of
 from shared.db.rows import new_row, table_of
@@ -284,14 +277,7 @@ def _capture(
     lookups.add_touchpoint(touchpoint)
     outbox.add(
         session,
-        LeadIngestedV1(
-            lead_id=lead.id,
-            change=change,
-            merged_on=merged_on if change == "merged" else None,
-            lead=snapshot(lead),
-            touchpoint=touchpoint_contract(touchpoint),
-            touchpoint_count=lead.touchpoint_count,
-        ),
+        ingested_event(lead, touchpoint, change=change, merged_on=merged_on),
         time=event_time,
     )
     return Captured(
@@ -747,51 +733,73 @@ def _consent_json(consent: Consent) -> dict[str, Any]:
     return consent.model_dump(mode="json", exclude_none=True)
 
 
-def snapshot(lead: Lead) -> LeadSnapshot:
-    """The lead as the contracts carry it."""
-    return LeadSnapshot(
-        email=lead.email,
-        first_name=lead.first_name,
-        last_name=lead.last_name,
-        phone=lead.phone,
-        title=lead.title,
-        seniority=lead.seniority,
-        department=lead.department,
-        company=CompanySnapshot(
-            name=lead.company_name,
-            domain=lead.company_domain,
-            account_id=lead.account_id,
-            website=lead.website,
-            industry=lead.industry,
-            vertical=lead.vertical,
-            sic_code=lead.sic_code,
-            naics_code=lead.naics_code,
-            employees=lead.employees,
-            annual_revenue=lead.annual_revenue,
-        ),
-        country=lead.country,
-        region=lead.region,
-        city=lead.city,
-        postal_code=lead.postal_code,
-        free_mail=lead.free_mail,
-        consent=Consent.model_validate(lead.consent),
-        attributes=lead.attributes,
-        source=lead.source,
-        campaign=lead.campaign,
-        crm_ids=lead.crm_ids,
-        created_at=lead.created_at,
+def ingested_event(
+    lead: Lead,
+    touchpoint: Mapping[str, Any],
+    *,
+    change: Literal["created", "merged"],
+    merged_on: Literal["email", "phone"] | None,
+) -> LeadIngestedV1:
+    """The event of one capture: the lead as the contracts carry it and the touchpoint.
+    Validated in one call from plain values: building each nested model first costs a
+    Python-level validation per model (~15 µs an event against ~11)."""
+    return LeadIngestedV1.model_validate(
+        {
+            "lead_id": lead.id,
+            "change": change,
+            "merged_on": merged_on if change == "merged" else None,
+            "lead": snapshot_values(lead),
+            "touchpoint": touchpoint_values(touchpoint),
+            "touchpoint_count": lead.touchpoint_count,
+        }
     )
 
 
-def touchpoint_contract(row: Mapping[str, Any]) -> Touchpoint:
-    """A touchpoint row's values as the contracts carry them."""
-    return Touchpoint(
-        touchpoint_id=row["id"],
-        type=row["type"],
-        door=row["door"],
-        source=row["source"],
-        campaign=row["campaign"],
-        utm=Utm.model_validate(row["utm"]),
-        reference=row["reference"],
-        occurred_at=row["occurred_at"],
-    )
+def snapshot_values(lead: Lead) -> dict[str, Any]:
+    """The lead as :class:`~shared.contracts.LeadSnapshot` carries it, as plain values."""
+    return {
+        "email": lead.email,
+        "first_name": lead.first_name,
+        "last_name": lead.last_name,
+        "phone": lead.phone,
+        "title": lead.title,
+        "seniority": lead.seniority,
+        "department": lead.department,
+        "company": {
+            "name": lead.company_name,
+            "domain": lead.company_domain,
+            "account_id": lead.account_id,
+            "website": lead.website,
+            "industry": lead.industry,
+            "vertical": lead.vertical,
+            "sic_code": lead.sic_code,
+            "naics_code": lead.naics_code,
+            "employees": lead.employees,
+            "annual_revenue": lead.annual_revenue,
+        },
+        "country": lead.country,
+        "region": lead.region,
+        "city": lead.city,
+        "postal_code": lead.postal_code,
+        "free_mail": lead.free_mail,
+        "consent": lead.consent,
+        "attributes": lead.attributes,
+        "source": lead.source,
+        "campaign": lead.campaign,
+        "crm_ids": lead.crm_ids,
+        "created_at": lead.created_at,
+    }
+
+
+def touchpoint_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A touchpoint row's values as :class:`~shared.contracts.Touchpoint` carries them."""
+    return {
+        "touchpoint_id": row["id"],
+        "type": row["type"],
+        "door": row["door"],
+        "source": row["source"],
+        "campaign": row["campaign"],
+        "utm": row["utm"],
+        "reference": row["reference"],
+        "occurred_at": row["occurred_at"],
+    }
