@@ -70,7 +70,7 @@ class Outbox:
             "topic": topic_for(type(event.data)).name,
             "key": event.subject,
             "headers": event.headers_json(),
-            "payload": event.data.model_dump_json(),
+            "payload": event.value().decode(),
             "created_at": datetime.now(UTC),
         }
         buffer: list[dict[str, Any]] | None = session.info.get(_BUFFER)
