@@ -4,6 +4,7 @@ relay that publishes it, one instance of a service at a time."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -85,14 +86,21 @@ async def relaying(
 def end_the_relays_session(database: Database) -> None:
     """What a PostgreSQL restart or a cut connection does to the relay holding the lock:
     its session ends, and the advisory lock with it."""
+    held = (
+        " FROM pg_locks WHERE locktype = 'advisory'"
+        " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+    )
     with database.engine.begin() as connection:
-        ended = connection.execute(
-            text(
-                "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-                " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-            )
-        ).all()
+        ended = connection.execute(text(f"SELECT pg_terminate_backend(pid){held}")).all()
     assert len(ended) == 1
+    # pg_terminate_backend only signals the backend; the lock goes when it has exited.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with database.engine.connect() as connection:
+            if not connection.execute(text(f"SELECT count(*){held}")).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError("the relay's session did not end")
 
 
 @pytest.mark.kafka
