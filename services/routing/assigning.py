@@ -9,7 +9,7 @@ this module only loads what they need, takes the locks and stores what they deci
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -92,11 +92,7 @@ def _decide(
         return decide(facts, config=config, rotations={}, loads={}, now=now), config
     teams = teams_involved(facts, config)
     rotations = repository.lock_rotations(session, team_ids=teams, now=now)
-    members = [rep.rep_id for rep in config.reps.values() if rep.team_id in teams]
-    account = config.accounts.get(normalize_domain(facts.domain) or "")
-    loads = repository.kept_loads(
-        session, rep_ids=[*members, *([account.rep_id] if account else [])]
-    )
+    loads = repository.kept_loads(session, rep_ids=_reps_weighed(facts, teams, config))
     decision = decide(
         facts, config=config, rotations=rotations, loads=loads, now=now, excluded=excluded
     )
@@ -109,6 +105,48 @@ def _decide(
             now=now,
         )
     return decision, config
+
+
+def _reps_weighed(facts: LeadFacts, teams: Collection[str], config: RoutingConfig) -> list[str]:
+    """The reps whose loads a decision for the lead reads: the members of the teams
+    involved and the named account's owner."""
+    members = [rep.rep_id for rep in config.reps.values() if rep.team_id in teams]
+    account = config.accounts.get(normalize_domain(facts.domain) or "")
+    return [*members, *([account.rep_id] if account else [])]
+
+
+def _lock_teams_of(session: Session, scores: Sequence[LeadScoredV1], *, now: datetime) -> None:
+    """Lock the round robins and count the loads that routing these scores may need, for
+    them all at once (each lead's decision then finds them kept). Locking every team up
+    front also takes the locks in one team id order for the whole run, where lead by lead
+    a run would take them in the order its leads came. A score that ends up not routed
+    (an older one, a grade that keeps the lead where it is) locked its teams for nothing."""
+    wanted = [_facts_of_score(score) for score in scores if score.grade not in NURTURE_GRADES]
+    if not wanted:
+        return
+    config = repository.routing_config(session)
+    teams: set[str] = set()
+    reps: set[str] = set()
+    for facts in wanted:
+        involved = teams_involved(facts, config)
+        teams.update(involved)
+        reps.update(_reps_weighed(facts, involved, config))
+    repository.lock_rotations(session, team_ids=teams, now=now)
+    repository.kept_loads(session, rep_ids=reps)
+
+
+def _facts_of_score(score: LeadScoredV1) -> LeadFacts:
+    """What :func:`facts_of` gives for the lead once the score is kept."""
+    snapshot = score.lead
+    return LeadFacts(
+        lead_id=score.lead_id,
+        grade=score.grade,
+        country=snapshot.country,
+        region=snapshot.region,
+        postal_code=snapshot.postal_code,
+        vertical=snapshot.company.vertical,
+        domain=snapshot.company.domain,
+    )
 
 
 def _record(
@@ -210,7 +248,8 @@ def _with_prefix(decision: Decision, prefix: str | None) -> Decision:
 class ScoredLeads:
     """What routing a run of ``leads.scored`` records reads up front, with a statement each
     rather than a statement a record: the erased among the leads (their erasure turns held),
-    their rows (locked, in key order) and the feedback that waits for their assignment.
+    their rows (locked, in key order), the feedback that waits for their assignment, and
+    the round robins and loads of the teams they may go to (:func:`_lock_teams_of`).
     Records of the run add the leads they create, so a lead twice in a run is found."""
 
     erased: set[uuid.UUID]
@@ -218,14 +257,19 @@ class ScoredLeads:
     pending: dict[uuid.UUID, list[FeedbackRow]]
 
     @classmethod
-    def read(cls, session: Session, lead_ids: Collection[uuid.UUID]) -> ScoredLeads:
+    def read(
+        cls, session: Session, scores: Sequence[LeadScoredV1], *, now: datetime
+    ) -> ScoredLeads:
+        lead_ids = [score.lead_id for score in scores]
         erased = ERASURES.hold_many(session, lead_ids)
         live = set(lead_ids) - erased
-        return cls(
+        read = cls(
             erased,
             repository.lock_leads(session, lead_ids=live),
             repository.pending_feedback_of(session, lead_ids=live),
         )
+        _lock_teams_of(session, [score for score in scores if score.lead_id in live], now=now)
+        return read
 
 
 def on_lead_scored(
@@ -239,7 +283,7 @@ def on_lead_scored(
     """Keep the lead's latest facts; route it if it is new, or if the new score calls for
     it (out of nurture on a grade rise, out of a queue when someone can take it now).
     ``read``: what was read for the run of records this one is in (else read for it)."""
-    read = read or ScoredLeads.read(session, [payload.lead_id])
+    read = read or ScoredLeads.read(session, [payload], now=now)
     if payload.lead_id in read.erased:
         log.info("score of an erased lead ignored", lead_id=str(payload.lead_id))
         return None

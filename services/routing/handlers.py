@@ -29,10 +29,11 @@ def build_handlers(clock: Clock) -> Handlers:
 
     @handlers.on_batch(LeadScoredV1)
     def route_scored_leads(batch: Sequence[tuple[HandlerContext, LeadScoredV1]]) -> None:
-        """A run of records: the leads' erasure turns, rows and waiting feedback read for
-        them all at once (:class:`assigning.ScoredLeads`), then each routed in order."""
+        """A run of records: the leads' erasure turns, rows, waiting feedback and their teams'
+        round robins read for them all at once (:class:`assigning.ScoredLeads`), then each
+        routed in order."""
         session = batch[0][0].session
-        read = assigning.ScoredLeads.read(session, [payload.lead_id for _, payload in batch])
+        read = assigning.ScoredLeads.read(session, [payload for _, payload in batch], now=clock())
         for context, payload in batch:
             now = min(clock(), payload.scored_at)
             assigning.on_lead_scored(

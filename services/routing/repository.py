@@ -14,7 +14,7 @@ from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, Select, bindparam, delete, func, or_, select, update
+from sqlalchemy import Insert, Select, bindparam, delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
@@ -251,18 +251,28 @@ def _new_rotation(dialect: str) -> Insert:
     return insert(TeamRotationRow).on_conflict_do_nothing()
 
 
-_LOCK_ROTATION = (
-    select(TeamRotationRow)
-    .where(col(TeamRotationRow.team_id) == bindparam("team_id"))
-    .with_for_update()
-    .execution_options(populate_existing=True)
-)
-_ROTATION_PASSES = select(col(RotationPassRow.rep_id), col(RotationPassRow.pass_value)).where(
-    col(RotationPassRow.team_id) == bindparam("team_id")
-)
+@functools.cache
+def _lock_rotations(dialect: str) -> Select[str, int]:
+    return (
+        select(col(TeamRotationRow.team_id), col(TeamRotationRow.virtual_time))
+        .where(among_parameter(dialect, col(TeamRotationRow.team_id), "team_ids"))
+        .order_by(col(TeamRotationRow.team_id))
+        .with_for_update()
+    )
+
+
+@functools.cache
+def _rotation_passes(dialect: str) -> Select[str, str, int]:
+    return select(
+        col(RotationPassRow.team_id), col(RotationPassRow.rep_id), col(RotationPassRow.pass_value)
+    ).where(among_parameter(dialect, col(RotationPassRow.team_id), "team_ids"))
+
+
+# On the table, not the model: the ORM's bulk update of many rows by a WHERE is not allowed.
+_ROTATIONS = table_of(TeamRotationRow)
 _MOVE_ROTATION = (
-    update(TeamRotationRow)
-    .where(col(TeamRotationRow.team_id) == bindparam("b_team"))
+    _ROTATIONS.update()
+    .where(_ROTATIONS.c.team_id == bindparam("b_team"))
     .values(virtual_time=bindparam("b_time"), updated_at=bindparam("b_at"))
 )
 
@@ -354,26 +364,32 @@ def recent_leads(session: Session, *, limit: int) -> list[RoutedLeadRow]:
 
 
 def lock_rotations(
-    session: Session, *, team_ids: Sequence[str], now: datetime
+    session: Session, *, team_ids: Collection[str], now: datetime
 ) -> dict[str, Rotation]:
     """The round-robin state of the teams, locked in team id order until the commit
-    (read once per transaction: the lock keeps everyone else from moving it meanwhile)."""
-    rotations: dict[str, Rotation] = {}
+    (read once per transaction: the lock keeps everyone else from moving it meanwhile).
+    The teams not yet locked are locked together, three statements however many they are:
+    a team each cost three round trips, most of what routing a small batch asked of the
+    database. A team's state is made the first time it is locked."""
     cache = caching.of(session)
     locked = cache.rotations
-    for team_id in sorted(set(team_ids)):
-        if team_id in locked:
-            rotations[team_id] = locked[team_id]
-            continue
+    missing = sorted(set(team_ids) - locked.keys())
+    if missing:
+        dialect = dialect_of(session)
         session.execute(
-            _new_rotation(dialect_of(session)),
-            {"team_id": team_id, "virtual_time": 0, "updated_at": now},
+            _new_rotation(dialect),
+            [{"team_id": team_id, "virtual_time": 0, "updated_at": now} for team_id in missing],
         )
-        row = session.execute(_LOCK_ROTATION, {"team_id": team_id}).scalars().one()
-        passes = session.execute(_ROTATION_PASSES, {"team_id": team_id}).all()
-        rotations[team_id] = Rotation(virtual_time=row.virtual_time, passes=dict(passes))
-        locked[team_id] = cache.stored[team_id] = rotations[team_id]
-    return rotations
+        times = dict(session.execute(_lock_rotations(dialect), {"team_ids": missing}).all())
+        passes: dict[str, dict[str, int]] = {team_id: {} for team_id in missing}
+        for team_id, rep_id, value in session.execute(
+            _rotation_passes(dialect), {"team_ids": missing}
+        ):
+            passes[team_id][rep_id] = value
+        for team_id in missing:
+            rotation = Rotation(virtual_time=times[team_id], passes=passes[team_id])
+            locked[team_id] = cache.stored[team_id] = rotation
+    return {team_id: locked[team_id] for team_id in sorted(set(team_ids))}
 
 
 def save_rotation(
@@ -396,35 +412,33 @@ _UPDATE_PASS = (
 
 
 def write_rotations(session: Session, cache: caching.TransactionCache) -> None:
-    """Write the round robins moved in this transaction: what changed since they were read."""
+    """Write the round robins moved in this transaction: what changed since they were read,
+    every team's in the same few statements."""
+    moves: list[dict[str, Any]] = []
+    added: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
     for team_id, now in sorted(cache.moved_at.items()):
         before, after = cache.stored[team_id], cache.rotations[team_id]
-        session.execute(
-            _MOVE_ROTATION,
-            {"b_team": team_id, "b_time": after.virtual_time, "b_at": now},
-        )
+        moves.append({"b_team": team_id, "b_time": after.virtual_time, "b_at": now})
         gone = [rep for rep in before.passes if rep not in after.passes]
-        if gone:
+        if gone:  # a rep who left the team (rare): a statement of its own
             session.execute(
                 delete(RotationPassRow).where(
                     col(RotationPassRow.team_id) == team_id, col(RotationPassRow.rep_id).in_(gone)
                 )
             )
-        added = [
-            {"team_id": team_id, "rep_id": rep_id, "pass_value": value}
-            for rep_id, value in after.passes.items()
-            if rep_id not in before.passes
-        ]
-        if added:
-            session.execute(_PASSES.insert(), added)
-        changed = [
-            {"b_team": team_id, "b_rep": rep_id, "b_value": value}
-            for rep_id, value in after.passes.items()
-            if rep_id in before.passes and before.passes[rep_id] != value
-        ]
-        if changed:
-            session.execute(_UPDATE_PASS, changed)
+        for rep_id, value in after.passes.items():
+            if rep_id not in before.passes:
+                added.append({"team_id": team_id, "rep_id": rep_id, "pass_value": value})
+            elif before.passes[rep_id] != value:
+                changed.append({"b_team": team_id, "b_rep": rep_id, "b_value": value})
         cache.stored[team_id] = after
+    if moves:
+        session.execute(_MOVE_ROTATION, moves)
+    if added:
+        session.execute(_PASSES.insert(), added)
+    if changed:
+        session.execute(_UPDATE_PASS, changed)
     cache.moved_at.clear()
 
 

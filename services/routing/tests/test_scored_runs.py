@@ -1,13 +1,18 @@
 """A run of ``leads.scored`` records routed together gives what one by one gives: a lead
 twice in the run (out of nurture on its rise), feedback that waited for a lead's assignment,
-an erased lead, on both databases."""
+an erased lead, on both databases; and it asks the database for the round robins of all
+its teams at once."""
 
 from __future__ import annotations
 
+import re
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
+
+from sqlalchemy import event as sqlalchemy_event
 
 from services.routing import repository
 from services.routing.handlers import build_handlers
@@ -19,7 +24,10 @@ from services.routing.tests.support import (
     outbox_events,
     rep,
     scored,
+    seed,
     standard_team,
+    team,
+    territory,
 )
 from shared.cloudevents import Event
 from shared.contracts import EventPayload, LeadRoutedV1, LeadScoredV1, LeadSlaV1
@@ -120,3 +128,65 @@ def test_a_rep_at_capacity_is_passed_over_within_a_run_as_one_by_one(database: D
     by_run = run(together)
     assert sorted(by_run) == [("assigned", "ana"), ("assigned", "ben"), ("queued", None)]
     assert run(one_by_one) == [("queued", None)] * 3  # both are at capacity now
+
+
+@contextmanager
+def statements_run(database: Database) -> Iterator[list[str]]:
+    """Every statement sent to the database inside the block (an executemany once)."""
+    statements: list[str] = []
+
+    def captured(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        statements.append(" ".join(statement.split()))
+
+    sqlalchemy_event.listen(database.engine, "before_cursor_execute", captured)
+    try:
+        yield statements
+    finally:
+        sqlalchemy_event.remove(database.engine, "before_cursor_execute", captured)
+
+
+def test_a_run_locks_and_writes_the_round_robins_of_all_its_teams_together(
+    database: Database,
+) -> None:
+    """Three teams or one: their round robins are made if new, locked and read with three
+    statements, and written back with two at the commit; a new lead's row is written once,
+    whole, not inserted and then updated."""
+    countries = {"DE": "dach", "FR": "france", "AT": "austria"}
+    seed(
+        database,
+        *(territory(country.lower(), country) for country in countries),
+        *(team(name, territory_ids=[c.lower()], verticals=[]) for c, name in countries.items()),
+        *(rep(f"{name}-{n}", name) for name in countries.values() for n in (1, 2)),
+    )
+
+    def run(teams: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+        by_team = {name: country for country, name in countries.items()}
+        location = {"region": None, "postal_code": None}
+        leads = [scored("A", lead={"country": by_team[name], **location}) for name in teams]
+        before = len(outbox_events(database))
+        with statements_run(database) as statements:
+            together(database, FakeClock(START), leads)
+        routed = [e for e in outbox_events(database)[before:] if isinstance(e, LeadRoutedV1)]
+        return statements, [(e.team_id or "", e.rep.rep_id if e.rep else "") for e in routed]
+
+    def on_round_robins(statements: list[str]) -> list[str]:
+        """ "INSERT team_rotations", "SELECT rotation_passes", ...: what touched them."""
+        kinds = []
+        for statement in statements:
+            table = re.search(r"\b(team_rotations|rotation_passes)\b", statement)
+            if table:
+                kinds.append(f"{statement.split()[0]} {table.group(1)}")
+        return kinds
+
+    made = ["INSERT team_rotations", "SELECT team_rotations", "SELECT rotation_passes"]
+    runs = (
+        (["dach", "france", "austria"] * 2, "INSERT rotation_passes"),  # the reps' first turns
+        (["dach"] * 3, "UPDATE rotation_passes"),
+        (["france", "austria"] * 2, "UPDATE rotation_passes"),
+    )
+    for teams, passes_written in runs:
+        statements, routed = run(teams)
+        assert [team_id for team_id, _ in routed] == teams
+        assert all(rep_id.startswith(f"{team_id}-") for team_id, rep_id in routed)
+        assert on_round_robins(statements) == [*made, "UPDATE team_rotations", passes_written]
+        assert not [s for s in statements if s.startswith("UPDATE routed_leads")], statements
