@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from sqlalchemy import event
 
 from services.ingest import imports, repository
 from services.ingest.capture import capture_many
@@ -28,6 +27,7 @@ from services.ingest.tests.test_normalizer import CONFIG
 from shared.db import Database
 from shared.db.migrate import downgrade, drift, upgrade
 from shared.testing.pytest_plugin import DatabaseFactory
+from shared.testing.statements import statements_sent
 
 # The dirty list, and after it rows the reader must keep its place in: a quoted cell over
 # two lines, blank lines, a row of spaces.
@@ -119,23 +119,13 @@ def in_one_chunk(database: Database) -> dict[str, Any]:
 CONTENT = re.compile(r"\bimports\.content\b(?!_)")
 
 
-class ContentReads:
+def reads_of_content(sent: list[tuple[str, Any]]) -> list[str]:
     """The statements that read an import's stored file."""
-
-    def __init__(self, database: Database) -> None:
-        self.statements: list[str] = []
-        self.engine = database.engine
-
-    def __enter__(self) -> ContentReads:
-        event.listen(self.engine, "before_cursor_execute", self._seen)
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        event.remove(self.engine, "before_cursor_execute", self._seen)
-
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and CONTENT.search(statement):
-            self.statements.append(statement)
+    return [
+        statement
+        for statement, _ in sent
+        if statement.lstrip().upper().startswith("SELECT") and CONTENT.search(statement)
+    ]
 
 
 def test_a_file_in_many_chunks_is_parsed_once_and_imported_as_in_one(
@@ -148,11 +138,11 @@ def test_a_file_in_many_chunks_is_parsed_once_and_imported_as_in_one(
 
     import_id = accept(database, DATA)
     files = new_files()
-    with ContentReads(database) as reads:
+    with statements_sent(database.engine) as sent:
         to_the_end(database, import_id, files)
     assert outcome(database, import_id) == expected
     assert files.parsed == 1
-    assert len(reads.statements) == 1  # the first chunk; the others do not fetch the file
+    assert len(reads_of_content(sent)) == 1  # the first chunk; the others do not fetch the file
     chunks = -(-ROWS // CHUNK)
     assert files.normalized_ahead == (0 if files.normalizer is None else chunks - 1)
 

@@ -7,12 +7,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
-
-from sqlalchemy import event as sqlalchemy_event
 
 from services.routing import repository
 from services.routing.handlers import build_handlers
@@ -35,6 +32,7 @@ from shared.db import Database
 from shared.kafka.consumer import HandlerContext
 from shared.outbox import Outbox
 from shared.testing import factories
+from shared.testing.statements import statements_sent
 
 OUTBOX = Outbox(TABLES, source="/leadflow/routing")
 Apply = Callable[[Database, FakeClock, Sequence[EventPayload]], None]
@@ -130,21 +128,6 @@ def test_a_rep_at_capacity_is_passed_over_within_a_run_as_one_by_one(database: D
     assert run(one_by_one) == [("queued", None)] * 3  # both are at capacity now
 
 
-@contextmanager
-def statements_run(database: Database) -> Iterator[list[str]]:
-    """Every statement sent to the database inside the block (an executemany once)."""
-    statements: list[str] = []
-
-    def captured(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        statements.append(" ".join(statement.split()))
-
-    sqlalchemy_event.listen(database.engine, "before_cursor_execute", captured)
-    try:
-        yield statements
-    finally:
-        sqlalchemy_event.remove(database.engine, "before_cursor_execute", captured)
-
-
 def test_a_run_locks_and_writes_the_round_robins_of_all_its_teams_together(
     database: Database,
 ) -> None:
@@ -164,8 +147,9 @@ def test_a_run_locks_and_writes_the_round_robins_of_all_its_teams_together(
         location = {"region": None, "postal_code": None}
         leads = [scored("A", lead={"country": by_team[name], **location}) for name in teams]
         before = len(outbox_events(database))
-        with statements_run(database) as statements:
+        with statements_sent(database.engine) as sent:
             together(database, FakeClock(START), leads)
+        statements = [" ".join(statement.split()) for statement, _ in sent]
         routed = [e for e in outbox_events(database)[before:] if isinstance(e, LeadRoutedV1)]
         return statements, [(e.team_id or "", e.rep.rep_id if e.rep else "") for e in routed]
 

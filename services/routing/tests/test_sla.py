@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import threading
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from services.routing import repository, timers
 from services.routing.models import SlaPolicyRow
@@ -28,6 +27,7 @@ from shared.contracts import LeadRoutedV1, LeadSlaV1
 from shared.db import Database
 from shared.service import ServiceRuntime
 from shared.testing.pytest_plugin import service_settings
+from shared.testing.statements import statements_sent
 
 
 def runtime_for(database: Database, clock: FakeClock) -> ServiceRuntime:
@@ -201,19 +201,10 @@ def test_the_worker_finds_its_clocks_without_reading_every_open_assignment(
         connection.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
             "ANALYZE assignments"
         )
-    statements: list[tuple[str, Any]] = []
-
-    def captured(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        statements.append((statement, parameters))
-
     clock.advance(days=1)
-    event.listen(database.engine, "before_cursor_execute", captured)
-    try:
-        with database.transaction() as session:
-            due = repository.due_timers(session, now=clock(), limit=100)
-            upcoming = repository.next_timer(session)
-    finally:
-        event.remove(database.engine, "before_cursor_execute", captured)
+    with statements_sent(database.engine) as statements, database.transaction() as session:
+        due = repository.due_timers(session, now=clock(), limit=100)
+        upcoming = repository.next_timer(session)
     assert len(due) == 3  # the three routed, a day later: past their deadline
     assert upcoming is not None
     assert len(statements) == 3
