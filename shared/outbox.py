@@ -257,7 +257,7 @@ class OutboxRelay:
         relay. On PostgreSQL it is the one that holds the lock, in autocommit: a statement that
         fails there may mean that session is gone, and its lock with it, so leadership is
         given up and taken afresh by the next cycle (a probe before each cycle would cost a
-        round trip, and a pooled connection a ping of its own)."""
+        round trip)."""
         if not self.db.is_postgresql:
             # SQLite: one process relays; reading never waits behind a writer.
             with (self.db.engine if writing else self.db.reader).begin() as pooled:

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
+import psycopg
 import pytest
-from sqlalchemy import func, inspect, select
+from sqlalchemy import URL, func, inspect, select, text
 from sqlmodel import col
 
 from shared.db import Database
@@ -294,3 +299,73 @@ def test_a_look_up_run_often_while_its_table_was_empty_is_planned_for_its_ids_wh
         assert len(connection.exec_driver_sql(f"EXECUTE look_up('{wanted}')").all()) == 200
     assert "ANY ($1)" not in plan, plan
     assert "ANY ('{0,100,200," in plan, plan
+
+
+@contextmanager
+def pooled_once(url: URL, *, ping_after_idle_s: float) -> Iterator[tuple[Database, int]]:
+    """A PostgreSQL database of one pooled connection, used once: the backend's pid."""
+    database = Database(
+        url.render_as_string(hide_password=False), pool_size=1, ping_after_idle_s=ping_after_idle_s
+    )
+    try:
+        with database.transaction() as session:
+            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        yield database, pid
+    finally:
+        database.dispose()
+
+
+def backend_pid(database: Database) -> int:
+    with database.transaction() as session:
+        pid: int = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        return pid
+
+
+def test_a_pooled_connection_whose_backend_ended_is_replaced_before_anyone_uses_it(
+    database: Database,
+) -> None:
+    """Taken from the pool at once, without the ping an idle connection gets: the backend's
+    goodbye (or its hang-up) waits on the socket, and the pool connects again."""
+    if not database.is_postgresql:
+        pytest.skip("a PostgreSQL backend ended from another session")
+    with pooled_once(database.url, ping_after_idle_s=3600) as (pooled, pid):
+        with database.transaction() as session:
+            assert session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid}).scalar()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:  # pg_terminate_backend only signals it
+            with database.transaction() as session:
+                query = text("SELECT count(*) FROM pg_stat_activity WHERE pid = :pid")
+                if session.execute(query, {"pid": pid}).scalar_one() == 0:
+                    break
+            time.sleep(0.02)
+        assert backend_pid(pooled) != pid
+
+
+def test_a_connection_is_pinged_when_it_waited_in_the_pool_longer_than_the_window(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not database.is_postgresql:
+        pytest.skip("SQLite's connections are files")
+    with pooled_once(database.url, ping_after_idle_s=0.3) as (pooled, pid):
+        pings: list[int] = []
+        ping = pooled.engine.dialect.do_ping
+
+        def counted(dbapi_connection: Any) -> bool:
+            pings.append(dbapi_connection.info.backend_pid)
+            return ping(dbapi_connection)
+
+        monkeypatch.setattr(pooled.engine.dialect, "do_ping", counted)
+        assert backend_pid(pooled) == pid
+        assert pings == []  # back in the pool a moment ago
+        time.sleep(0.4)
+        assert backend_pid(pooled) == pid
+        assert pings == [pid]
+
+        def fails(dbapi_connection: Any) -> bool:
+            pings.append(dbapi_connection.info.backend_pid)
+            raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(pooled.engine.dialect, "do_ping", fails)
+        time.sleep(0.4)
+        assert backend_pid(pooled) != pid  # a new connection, not pinged: it has just been made
+        assert pings == [pid, pid]
