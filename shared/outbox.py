@@ -121,6 +121,7 @@ class OutboxRelay:
         names: TopicNames,
         batch_size: int = 500,
         poll_interval: float = 1.0,
+        linger: float = 0.0,
         retention: timedelta = timedelta(hours=72),
     ) -> None:
         self.service = service
@@ -129,6 +130,7 @@ class OutboxRelay:
         self.names = names
         self.batch_size = batch_size
         self.poll_interval = poll_interval
+        self.linger = linger
         self.retention = retention
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -193,6 +195,10 @@ class OutboxRelay:
                 if stopping.is_set():
                     return
                 await wake_or_stop(self._wake, stopping, self.poll_interval)
+                if self._wake.is_set() and self.linger > 0:
+                    # Woken by a commit: those of the next moments go out with it, in one
+                    # fetch, produce request and mark rather than one each.
+                    await sleep_or_stop(stopping, self.linger)
         finally:
             await asyncio.to_thread(self._release_leadership)
 

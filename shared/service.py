@@ -87,6 +87,7 @@ class ServiceRuntime:
             names=self.names,
             batch_size=self.settings.outbox_batch_size,
             poll_interval=self.settings.outbox_poll_interval_ms / 1000,
+            linger=self.settings.outbox_linger_ms / 1000,
             retention=timedelta(hours=self.settings.outbox_retention_hours),
         )
         self.consumers: list[EventConsumer] = []

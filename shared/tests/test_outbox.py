@@ -3,6 +3,7 @@ relay that publishes it, one instance of a service at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from shared.db import Database
 from shared.kafka.producer import create_producer
 from shared.outbox import Outbox, OutboxRelay
 from shared.testing import factories
-from shared.testing.kafka_tools import read_topic
+from shared.testing.kafka_tools import eventually, read_topic
 from shared.testing.metrics import metric_value
 from shared.testing.probe.models import TABLES
 from shared.topics import TopicNames
@@ -193,6 +194,48 @@ async def test_the_relay_measures_each_event_from_its_outbox_row_to_the_brokers_
     count, total = delays()
     assert count == count_before + 2
     assert 10.0 <= total - sum_before < 60.0  # two events, five seconds and a little each
+
+
+async def test_a_relay_woken_by_a_commit_lingers_and_publishes_what_is_committed_meanwhile_with_it(
+    database: Database, topic_names: TopicNames, kafka_bootstrap_servers: str
+) -> None:
+    outbox = Outbox(TABLES, source="/test")
+    relay = OutboxRelay(
+        service="probe-linger",
+        db=database,
+        tables=TABLES,
+        names=topic_names,
+        poll_interval=60.0,
+        linger=2.0,
+    )
+
+    def commit() -> str:
+        with database.transaction() as session:
+            event_id = outbox.add(session, factories.lead_ingested()).id
+        relay.notify()
+        return event_id
+
+    def published_at() -> dict[str, datetime | None]:
+        table = TABLES.outbox
+        with database.read() as session:
+            rows = session.execute(select(table.c.event_id, table.c.published_at))
+            return {row.event_id: row.published_at for row in rows}
+
+    waiting = commit()  # pending when the relay starts: published at once
+    stopping = asyncio.Event()
+    async with relaying(kafka_bootstrap_servers, relay) as producer:
+        running = asyncio.create_task(relay.run(producer, stopping))
+        await eventually(lambda: relay.pending_count() == 0, message="not published")
+        first = commit()
+        await asyncio.sleep(0.3)
+        assert relay.pending_count() == 1  # woken, it lingers
+        second = commit()
+        await eventually(lambda: relay.pending_count() == 0, message="not published")
+        stopping.set()
+        await running
+    at = published_at()
+    assert at[first] == at[second]  # marked together: one cycle
+    assert at[waiting] != at[first]
 
 
 async def test_the_relay_reads_and_marks_outside_a_transaction_on_postgresql(

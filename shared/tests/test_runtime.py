@@ -347,6 +347,17 @@ async def test_when_a_commit_fails_each_record_is_isolated_and_only_its_events_a
     assert len(scored) == 2  # one event each from the two records that passed
 
 
+def test_the_relay_lingers_as_long_as_the_settings_say(
+    service_definition: ServiceDefinition, database: Database
+) -> None:
+    settings = service_settings(service_definition, database=database, outbox_linger_ms=250)
+    runtime = ServiceRuntime(service_definition, settings)
+    try:
+        assert runtime.relay.linger == 0.25
+    finally:
+        runtime.db.dispose()
+
+
 async def test_a_consumer_told_to_wait_for_fuller_fetches_takes_records_that_trickle_in_together(
     service_definition: ServiceDefinition,
     database: Database,
