@@ -249,6 +249,8 @@ class EventConsumer:
         self._transaction_seconds = CONSUMER_BATCH_SECONDS.labels(self.service, "transaction")
         self._offset_commit_seconds = CONSUMER_BATCH_SECONDS.labels(self.service, "offset_commit")
         self._committing: asyncio.Task[None] | None = None
+        # Offsets of handled batches not yet sent to the group coordinator.
+        self._uncommitted: dict[TopicPartition, int] = {}
         self.started = asyncio.Event()
 
     @property
@@ -716,19 +718,28 @@ class EventConsumer:
         The commit is sent in the background: the loop fetches and handles the next batch
         while the broker answers (a round trip to the group coordinator, ~8 ms a batch on a
         busy machine, was spent waiting before every fetch). One commit is in flight at a
-        time, so they reach the broker in order; the next waits for it, and so does the
-        consumer before it leaves the group. The database has committed the records already:
-        a crash before the offsets are committed hands them to the next owner, which skips
-        them as processed."""
-        offsets: dict[TopicPartition, int] = {}
+        time, so they reach the broker in order. The batches handled while one is in flight
+        are committed together when it is answered (at 200 leads/s, a commit's p99 was
+        ~80 ms, the time for one or two more batches, which waited for it), and the
+        consumer waits for them all before it leaves the group. The database has committed
+        the records already: a crash before the offsets are committed hands them to the next
+        owner, which skips them as processed."""
         for record in records:
             tp = TopicPartition(record.topic, record.partition)
-            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
-        await self._offsets_committed()
-        self._committing = asyncio.create_task(self._commit_offsets(consumer, offsets))
+            self._uncommitted[tp] = max(self._uncommitted.get(tp, 0), record.offset + 1)
+        committing = self._committing
+        if committing is not None and not committing.done():
+            return  # its task commits these offsets next
+        await self._offsets_committed()  # raises the failure of the last, if it failed
+        self._committing = asyncio.create_task(self._commit_uncommitted(consumer))
+
+    async def _commit_uncommitted(self, consumer: AIOKafkaConsumer) -> None:
+        while self._uncommitted:
+            offsets, self._uncommitted = self._uncommitted, {}
+            await self._commit_offsets(consumer, offsets)
 
     async def _offsets_committed(self) -> None:
-        """Wait for the commit in flight, if any (its failure is raised here)."""
+        """Wait for the commits in flight, if any (their failure is raised here)."""
         committing, self._committing = self._committing, None
         if committing is not None:
             await committing

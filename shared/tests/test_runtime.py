@@ -130,14 +130,14 @@ async def test_the_consumer_measures_how_long_a_record_waited_and_each_step_of_i
     assert batches("transaction") > transactions
 
 
-async def test_the_next_batch_is_handled_while_the_offsets_of_the_last_are_being_committed(
+async def test_batches_handled_while_an_offset_commit_is_in_flight_are_committed_together_after_it(
     runtime: ServiceRuntime,
     database: Database,
     kafka_bootstrap_servers: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The offset commit is a round trip the loop does not wait for; commits stay one at a
-    time and in order."""
+    time and in order, and the batches handled while one is in flight go in the next."""
     held = asyncio.Event()
     commits: list[dict[TopicPartition, int]] = []
     commit = AIOKafkaConsumer.commit
@@ -153,8 +153,8 @@ async def test_the_next_batch_is_handled_while_the_offsets_of_the_last_are_being
     monkeypatch.setattr(AIOKafkaConsumer, "commit", held_commit)
     topic = runtime.names.physical("leads.ingested")
     lead_id = uuid.uuid4()  # one partition
-    first, second = (
-        Event(data=factories.lead_ingested(lead_id=lead_id), source="/test") for _ in range(2)
+    first, second, third = (
+        Event(data=factories.lead_ingested(lead_id=lead_id), source="/test") for _ in range(3)
     )
 
     def transactions() -> float:
@@ -166,19 +166,23 @@ async def test_the_next_batch_is_handled_while_the_offsets_of_the_last_are_being
     try:
         await produce(kafka_bootstrap_servers, topic, [first])
         await eventually(lambda: len(commits) == 1, message="first batch not committed")
-
+        # Each a batch of its own, handled while the first commit is held.
         await produce(kafka_bootstrap_servers, topic, [second])
         await eventually(lambda: effect_count(database, second.id) == 1, message="loop waited")
+        await produce(kafka_bootstrap_servers, topic, [third])
+        await eventually(lambda: effect_count(database, third.id) == 1, message="loop waited")
         # Timed by the loop as it goes on to commit the batch: by then a commit not waiting
         # for the first would have been sent.
-        await eventually(lambda: transactions() == before + 2)
+        await eventually(lambda: transactions() == before + 3)
         await asyncio.sleep(0.1)
-        assert len(commits) == 1  # the second batch's commit waits for the first's
+        assert len(commits) == 1  # the next commit waits for the first's answer
     finally:
         held.set()  # the consumer waits for its commits before it stops
-    await eventually(lambda: len(commits) == 2, message="second batch not committed")
+    await eventually(lambda: len(commits) == 2, message="the later batches not committed")
     [(partition, after_first)] = commits[0].items()
-    assert commits[1] == {partition: after_first + 1}
+    assert commits[1] == {partition: after_first + 2}  # both later batches in one commit
+    await asyncio.sleep(0.1)
+    assert len(commits) == 2
 
 
 async def test_a_failing_record_goes_to_the_dead_letter_topic_and_the_partition_moves_on(
