@@ -380,21 +380,28 @@ class _Prefetched(_Lookups):
         self.touchpoints: list[dict[str, Any]] = []
         self.screened = screening_prepared(session)
         with session.no_autoflush:
-            for lead in repository.leads_by_emails(session=session, emails=emails):
-                if lead.email is not None:
-                    self.by_email[lead.email] = lead
-            for lead in repository.leads_by_phones(
-                session=session, phones=phones, limit=repository.PHONE_MATCHES
-            ):
-                if lead.phone is not None:
-                    self.by_phone[lead.phone].append(lead)
+            # Most submissions are of people and companies not seen before: one cheap
+            # statement says so, instead of three reading whole rows (~0.6 ms of a single
+            # lead's ~2.3 ms transaction).
+            known = repository.known(session=session, emails=emails, phones=phones, domains=domains)
+            if known.emails:
+                for lead in repository.leads_by_emails(session=session, emails=emails):
+                    if lead.email is not None:
+                        self.by_email[lead.email] = lead
+            if known.phones:
+                for lead in repository.leads_by_phones(
+                    session=session, phones=phones, limit=repository.PHONE_MATCHES
+                ):
+                    if lead.phone is not None:
+                        self.by_phone[lead.phone].append(lead)
             self.truncated = {
                 phone
                 for phone, found in self.by_phone.items()
                 if len(found) >= repository.PHONE_MATCHES
             }
-            for account in repository.accounts_by_domains(session=session, domains=domains):
-                self.by_domain[account.domain or ""] = account
+            if known.domains:
+                for account in repository.accounts_by_domains(session=session, domains=domains):
+                    self.by_domain[account.domain or ""] = account
             for prefix in prefixes:
                 self.named[prefix] = list(
                     repository.accounts_named_like(session=session, key_prefix=prefix)

@@ -6,6 +6,7 @@ import functools
 import uuid
 import zlib
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -77,6 +78,41 @@ def _leads_by_phones(dialect: str) -> Select[Any]:
 @functools.cache
 def _accounts_by_domains(dialect: str) -> Select[Any]:
     return select(Account).where(among_parameter(dialect, col(Account.domain), "domains"))
+
+
+@functools.cache
+def _any_known(dialect: str) -> Select[bool, bool, bool]:
+    return select(
+        select(col(Lead.id)).where(among_parameter(dialect, col(Lead.email), "emails")).exists(),
+        select(col(Lead.id)).where(among_parameter(dialect, col(Lead.phone), "phones")).exists(),
+        select(col(Account.id))
+        .where(among_parameter(dialect, col(Account.domain), "domains"))
+        .exists(),
+    )
+
+
+@dataclass(frozen=True)
+class Known:
+    """Whether any lead has one of the emails, any lead one of the phones, any account one of
+    the domains."""
+
+    emails: bool
+    phones: bool
+    domains: bool
+
+
+def known(
+    *, session: Session, emails: Sequence[str], phones: Sequence[str], domains: Sequence[str]
+) -> Known:
+    """One statement of three EXISTS, for a batch small enough to ask in one (at most a
+    chunk of each); a larger batch is answered as if all were known."""
+    if max(len(emails), len(phones), len(domains)) > _CHUNK:
+        return Known(emails=bool(emails), phones=bool(phones), domains=bool(domains))
+    row = session.execute(
+        _any_known(dialect_of(session)),
+        {"emails": list(emails), "phones": list(phones), "domains": list(domains)},
+    ).one()
+    return Known(emails=bool(row[0]), phones=bool(row[1]), domains=bool(row[2]))
 
 
 def _chunks(values: Sequence[str]) -> list[Sequence[str]]:

@@ -26,6 +26,7 @@ from services.ingest.tests.test_imports import OUTBOX, settings
 from shared.db import Database
 from shared.db.rows import new_row
 from shared.testing.pytest_plugin import DatabaseFactory
+from shared.testing.statements import statements_sent
 
 EXISTING: list[dict[str, Any]] = [
     {"email": "ada@acme.com", "company": "ACME", "phone": "+14155550100"},
@@ -329,3 +330,40 @@ def test_a_switchboard_with_more_leads_than_a_look_up_returns_is_matched_as_one_
         account = session.get(Account, moved.scalar_one().account_id)
     assert account is not None
     assert account.domain == "initrode.com"
+
+
+def test_a_submission_alone_reads_only_the_rows_that_can_match_it(database: Database) -> None:
+    """Whether anyone has its email, its phone or its domain is one statement; the rows are
+    read only for what someone has (a group commit of one request, and most are new)."""
+    config = prepare(database)
+
+    def rows_read(item: dict[str, Any]) -> list[str]:
+        with statements_sent(database.engine) as sent:
+            (result,) = together(database, [item], config)
+        assert isinstance(result, Captured)
+        return [
+            table
+            for statement, _ in sent
+            for table in ("leads", "accounts")
+            if statement.lstrip().startswith(f"SELECT {table}.")
+        ]
+
+    wayne = {
+        "email": "bruce@wayne-enterprises.com",
+        "phone": "+14155550900",
+        "website": "wayne-enterprises.com",
+    }
+    assert rows_read(wayne) == []
+    # Her email's domain is her company's, whose account exists.
+    assert rows_read({"email": "ada@acme.com", "phone": "+14155550901"}) == ["leads", "accounts"]
+    assert rows_read({"email": "new@initech-labs.com", "phone": "+14155550111"}) == ["leads"]
+    assert rows_read(
+        {"email": "alfred@wayne-enterprises.com", "website": "wayne-enterprises.com"}
+    ) == ["accounts"]
+    with database.read() as session:
+        by_email = {lead.email: lead for lead in session.execute(select(Lead)).scalars()}
+    assert (
+        by_email["alfred@wayne-enterprises.com"].account_id
+        == by_email["bruce@wayne-enterprises.com"].account_id
+    )
+    assert by_email["ada@acme.com"].touchpoint_count == 2
