@@ -278,6 +278,9 @@ class EventConsumer:
             except Exception as error:
                 # Handled and committed to the database: the next owner skips them.
                 log.warning("last offset commit failed", consumer=self.name, error=repr(error))
+            # Left by a failed commit: a consumer started again reads from what the group
+            # has, and skips what it handled.
+            self._uncommitted.clear()
             with contextlib.suppress(Exception):
                 await consumer.stop()
 
