@@ -57,6 +57,17 @@ def _configure_sqlite(engine: Engine) -> None:
 PING_AFTER_IDLE_S = 1.0
 
 
+# When the pool got the connection back (its record's info lives as long as the connection).
+_RETURNED_AT = "leadflow.returned_at"
+
+
+def _readable(dbapi_connection: Any) -> bool:
+    """Something waits to be read on the connection's socket (poll: no fd limit)."""
+    poller = select.poll()
+    poller.register(dbapi_connection.fileno(), select.POLLIN)
+    return bool(poller.poll(0))
+
+
 def _configure_postgresql(engine: Engine, *, ping_after_idle_s: float) -> None:
     @event.listens_for(engine, "checkin")
     def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
@@ -91,15 +102,6 @@ def _configure_postgresql(engine: Engine, *, ping_after_idle_s: float) -> None:
         with dbapi_connection.cursor() as cursor:
             cursor.execute("SET plan_cache_mode = force_custom_plan")
         dbapi_connection.commit()
-
-
-_RETURNED_AT = "leadflow.returned_at"
-
-
-def _readable(dbapi_connection: Any) -> bool:
-    poller = select.poll()
-    poller.register(dbapi_connection.fileno(), select.POLLIN)
-    return bool(poller.poll(0))
 
 
 class Database:

@@ -301,6 +301,12 @@ def test_a_look_up_run_often_while_its_table_was_empty_is_planned_for_its_ids_wh
     assert "ANY ('{0,100,200," in plan, plan
 
 
+def backend_pid(database: Database) -> int:
+    with database.transaction() as session:
+        pid: int = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        return pid
+
+
 @contextmanager
 def pooled_once(url: URL, *, ping_after_idle_s: float) -> Iterator[tuple[Database, int]]:
     """A PostgreSQL database of one pooled connection, used once: the backend's pid."""
@@ -308,17 +314,9 @@ def pooled_once(url: URL, *, ping_after_idle_s: float) -> Iterator[tuple[Databas
         url.render_as_string(hide_password=False), pool_size=1, ping_after_idle_s=ping_after_idle_s
     )
     try:
-        with database.transaction() as session:
-            pid = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        yield database, pid
+        yield database, backend_pid(database)
     finally:
         database.dispose()
-
-
-def backend_pid(database: Database) -> int:
-    with database.transaction() as session:
-        pid: int = session.execute(text("SELECT pg_backend_pid()")).scalar_one()
-        return pid
 
 
 def test_a_pooled_connection_whose_backend_ended_is_replaced_before_anyone_uses_it(
