@@ -401,10 +401,18 @@ async def check_counted_once(
         return count_rows(system, "reporting", query) >= leads
 
     await eventually(counted, timeout=600, interval=2, message="reporting did not count all")
-    # Reporting reads its topics side by side: after a restart its leads.routed partitions
-    # may be caught up before leads.ingested's, so the volume is waited for too (a count
-    # above the run's leads still fails below).
+    graded_ab = sum(
+        1
+        for events in decisions.values()
+        for payload in events.values()
+        if payload["grade"] in ("A", "B")
+    )
+    # Reporting reads its topics side by side: its leads.routed partitions may be caught up
+    # before leads.ingested's or leads.scored's (after a restart, or a rebalance between
+    # replicas), so the volume and the funnel are waited for too (a count above the run's
+    # leads still fails below).
     volume: dict[str, Any] = {}
+    stages: dict[str, int] = {}
     async with system.async_client("reporting", replica) as reporting:
 
         async def volume_counted() -> bool:
@@ -412,17 +420,15 @@ async def check_counted_once(
             volume.update(response.json())
             return int(volume["leads"]) >= leads
 
+        async def funnel_counted() -> bool:
+            response = await reporting.get("/v1/metrics/funnel", params={"campaign": run})
+            stages.update({stage["stage"]: stage["leads"] for stage in response.json()["stages"]})
+            return stages["ingested"] >= leads and stages["mql"] >= graded_ab
+
         await eventually(volume_counted, timeout=600, interval=2, message="volume short")
-        funnel = (await reporting.get("/v1/metrics/funnel", params={"campaign": run})).json()
+        await eventually(funnel_counted, timeout=600, interval=2, message="funnel short")
     assert volume["leads"] == leads, (volume["leads"], leads)
-    stages = {stage["stage"]: stage["leads"] for stage in funnel["stages"]}
-    graded_ab = sum(
-        1
-        for events in decisions.values()
-        for payload in events.values()
-        if payload["grade"] in ("A", "B")
-    )
-    assert (stages["ingested"], stages["mql"]) == (leads, graded_ab)
+    assert (stages["ingested"], stages["mql"]) == (leads, graded_ab), stages
     facts = per_lead_counts(
         system, "reporting", "SELECT lead_id, count(*) FROM assignment_facts GROUP BY lead_id"
     )
