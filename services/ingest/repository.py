@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Select, bindparam, delete, func, or_, select
-from sqlalchemy.orm import QueryableAttribute, defer
+from sqlalchemy.orm import QueryableAttribute, aliased, defer
 from sqlmodel import Session, col
 
 from services.ingest.models import (
@@ -57,21 +57,25 @@ def _leads_by_emails(dialect: str) -> Select[Any]:
 
 @functools.cache
 def _leads_by_phones(dialect: str) -> Select[Any]:
+    # One scan of the phone index: each lead ranked among those of its phone in the same
+    # rows it is read from. Joined back to the table by id, PostgreSQL's planner hashed the
+    # ranked ids and read every lead to probe them (~20 ms a chunk at 100,000 leads, growing
+    # with the table).
     ranked = (
         select(
-            col(Lead.id).label("id"),
+            Lead,
             func.row_number()
             .over(partition_by=col(Lead.phone), order_by=col(Lead.created_at))
             .label("rank"),
         )
         .where(among_parameter(dialect, col(Lead.phone), "phones"))
-        .subquery()
+        .subquery("ranked")
     )
+    lead = aliased(Lead, ranked)
     return (
-        select(Lead)
-        .join(ranked, col(Lead.id) == ranked.c.id)
+        select(lead)
         .where(ranked.c.rank <= bindparam("limit"))
-        .order_by(col(Lead.phone), col(Lead.created_at))
+        .order_by(ranked.c.phone, ranked.c.created_at)
     )
 
 
