@@ -169,10 +169,18 @@ def run_ingest(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[s
                     rows=args.import_rows,
                     runs=args.runs,
                     sections=sections,
+                    existing_leads=args.existing_leads,
                 )
             )
     record("ingest", {"runs": rows})
-    columns = ["database", "leads", "accept_per_s", "published_per_s", "accept_runs"]
+    columns = [
+        "database",
+        "existing_leads",
+        "leads",
+        "accept_per_s",
+        "published_per_s",
+        "accept_runs",
+    ]
     columns += ["single_per_s", "single_p50_ms", "single_p99_ms"]
     columns += ["rows", "import_rows_per_s", "import_runs"]
     print()
@@ -206,6 +214,9 @@ def main() -> None:
     parser.add_argument("--import-rows", type=int, default=100_000, help="ingest: CSV rows")
     parser.add_argument(
         "--ingest-parts", default="accept,single,import", help="ingest: which parts"
+    )
+    parser.add_argument(
+        "--existing-leads", type=int, default=0, help="ingest: leads in the table beforehand"
     )
     parser.add_argument("--runs", type=int, default=3, help="ingest: runs of each (median)")
     args = parser.parse_args()

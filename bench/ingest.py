@@ -13,6 +13,10 @@
   Windows-1252, bad emails, duplicates ...) posted to ``POST /v1/imports``; rows per second
   from the post to ``GET /v1/imports/{id}`` saying done.
 
+``existing_leads``: before any of it, that many leads are written straight to ingest's table
+(other people, other phones) and the table analyzed, as in a service that has been taking
+leads for a while; each look-up then searches a table of that size.
+
 Each figure is measured ``runs`` times on the same process (fresh leads each time) and the
 median reported beside every run.
 """
@@ -24,6 +28,7 @@ import random
 import statistics
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +36,11 @@ from aiokafka import AIOKafkaConsumer
 
 from bench.pipeline import CAMPAIGNS, COUNTRIES, INDUSTRIES, TITLES, load_client
 from bench.runtime_roundtrip import percentile
+from services.ingest.models import Lead
 from services.ingest.tests.dirty import dirty_csv
+from shared.db.bulk import insert_rows
+from shared.db.rows import table_of
+from shared.ids import new_uuid
 from shared.testing.kafka_tools import assign_whole_topic
 from tests.system import System
 
@@ -192,6 +201,42 @@ async def import_file(system: System, *, rows: int) -> dict[str, Any]:
     }
 
 
+def fill_leads(system: System, *, count: int, batch: int = 50_000) -> float:
+    """``count`` leads in ingest's table, none of them a person or phone of the bench's
+    leads or files; then ANALYZE (on PostgreSQL). Returns the seconds it took."""
+    started = time.perf_counter()
+    database = system.database("ingest")
+    now = datetime.now(UTC)
+    try:
+        for first in range(0, count, batch):
+            rows = [
+                {
+                    "id": new_uuid(),
+                    "email": f"existing{n}@long-ago.example",
+                    "phone": f"+1999{n:09d}",
+                    "first_name": "Existing",
+                    "last_name": f"Lead {n}",
+                    "attributes": {},
+                    "free_mail": False,
+                    "consent": {},
+                    "crm_ids": {},
+                    "source": "directory",
+                    "touchpoint_count": 1,
+                    "created_at": now - timedelta(seconds=n),
+                    "updated_at": now,
+                }
+                for n in range(first, min(first + batch, count))
+            ]
+            with database.transaction() as session:
+                insert_rows(session, table_of(Lead), rows)
+        if not database.is_sqlite:
+            with database.transaction() as session:
+                session.connection().exec_driver_sql("ANALYZE leads")
+    finally:
+        database.dispose()
+    return time.perf_counter() - started
+
+
 def _median(runs: list[dict[str, Any]], key: str) -> int:
     values: list[float] = [run[key] for run in runs]
     return round(statistics.median(values))
@@ -207,6 +252,7 @@ def measure(
     rows: int,
     runs: int,
     sections: tuple[str, ...] = ("accept", "single", "import"),
+    existing_leads: int = 0,
 ) -> dict[str, Any]:
     """Start ingest alone on ``backend``, run each measurement ``runs`` times."""
     system = System(
@@ -223,6 +269,9 @@ def measure(
     with system:
         pid = system.process("ingest").pid
         print(f"ingest on {backend}: pid {pid}, {system.url('ingest')}", flush=True)
+        if existing_leads:
+            seconds = fill_leads(system, count=existing_leads)
+            print(f"  {existing_leads} existing leads written in {seconds:.0f} s", flush=True)
         for index in range(runs):
             if "accept" in sections:
                 accepts.append(asyncio.run(accept(system, leads=leads)))
@@ -233,7 +282,7 @@ def measure(
             if "import" in sections:
                 imports.append(asyncio.run(import_file(system, rows=rows)))
                 print(f"  import run {index + 1}: {imports[-1]}", flush=True)
-    figures: dict[str, Any] = {"database": backend}
+    figures: dict[str, Any] = {"database": backend, "existing_leads": existing_leads}
     if accepts:
         figures.update(
             leads=leads,
