@@ -370,11 +370,11 @@ def test_a_submission_alone_reads_only_the_rows_that_can_match_it(database: Data
 def test_a_batch_s_emails_and_phones_are_looked_up_in_their_indexes_not_the_whole_table(
     database: Database,
 ) -> None:
-    """Each email's lead and each phone's oldest leads are read from the column's index, a
-    value at a time, with or without the table's statistics. Planned as one ``= ANY(...)``,
-    PostgreSQL read every lead for each chunk when the table had no statistics yet, as in a
-    first import; and the phones, ranked and joined back to the table by id, even with
-    them."""
+    """Each email's lead, each phone's oldest leads and whether anyone has them are read
+    from the column's index, a value at a time, with or without the table's statistics.
+    Planned as one ``= ANY(...)``, PostgreSQL read every lead for each chunk when the table
+    had no statistics yet, as in a first import; and the phones, ranked and joined back to
+    the table by id, even with them."""
     if database.is_sqlite:
         pytest.skip("SQLite's planner is not the one that scanned the table")
     with database.transaction() as session:
@@ -389,9 +389,19 @@ def test_a_batch_s_emails_and_phones_are_looked_up_in_their_indexes_not_the_whol
     emails = [f"p{n}@example.com" for n in range(1, 50000, 200)] + [
         f"q{n}@example.com" for n in range(250)
     ]
+    unknown = {
+        "emails": [f"q{n}@example.com" for n in range(500)],
+        "phones": [f"+1666{n:07d}" for n in range(500)],
+        "domains": [f"d{n}.example.com" for n in range(500)],
+    }
     looked_up: dict[str, tuple[Any, dict[str, Any]]] = {
         "emails": (repository._leads_by_emails("postgresql"), {"emails": emails}),
-        "phones": (repository._leads_by_phones("postgresql"), {"phones": phones, "limit": 3}),
+        "phones": (
+            repository._leads_by_phones("postgresql"),
+            {"phones": phones, "limit": 3},
+        ),
+        # None of them is there: an EXISTS that scans reads the whole table.
+        "known": (repository._any_known("postgresql", each=True), unknown),
     }
 
     def scans(node: dict[str, Any]) -> list[tuple[str, str]]:
@@ -415,10 +425,19 @@ def test_a_batch_s_emails_and_phones_are_looked_up_in_their_indexes_not_the_whol
     analyzed = plans()
     for read in (unanalyzed, analyzed):
         for name, scanned in read.items():
-            assert not [scan for scan in scanned if "Seq Scan" in scan[0]], (name, scanned)
+            assert not [scan for scan in scanned if scan[1] == "leads" and "Seq" in scan[0]], (
+                name,
+                scanned,
+            )
     with database.transaction() as session:
         by_email = repository.leads_by_emails(session=session, emails=emails)
         by_phone = repository.leads_by_phones(session=session, phones=phones + phones, limit=3)
+        known = repository.known(session=session, **unknown)
+        known_email = repository.known(
+            session=session, emails=[emails[0], *unknown["emails"]], phones=[], domains=[]
+        )
+    assert known == repository.Known(emails=False, phones=False, domains=False)
+    assert known_email == repository.Known(emails=True, phones=False, domains=False)
     assert sorted(lead.email or "" for lead in by_email) == sorted(emails[:250])
     # Each known phone's three oldest leads (the largest g: created earliest), in order.
     assert len(by_phone) == 250 * 3
