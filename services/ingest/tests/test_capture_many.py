@@ -433,8 +433,9 @@ def test_a_batch_s_emails_and_phones_are_looked_up_in_their_indexes_not_the_whol
         by_email = repository.leads_by_emails(session=session, emails=emails)
         by_phone = repository.leads_by_phones(session=session, phones=phones + phones, limit=3)
         known = repository.known(session=session, **unknown)
+        # A chunk's worth, so that it is asked (a larger batch is answered "known").
         known_email = repository.known(
-            session=session, emails=[emails[0], *unknown["emails"]], phones=[], domains=[]
+            session=session, emails=[emails[0], *unknown["emails"][:499]], phones=[], domains=[]
         )
     assert known == repository.Known(emails=False, phones=False, domains=False)
     assert known_email == repository.Known(emails=True, phones=False, domains=False)
