@@ -91,7 +91,7 @@ class ServiceSettings(BaseSettings):
     consumer_fetch_max_wait_ms: int = Field(default=500, ge=0)
     outbox_poll_interval_ms: int = Field(default=1_000, ge=10)
     # How long the relay, woken by a commit, waits before it reads the outbox, so that the
-    # commits of those milliseconds go out with it (Kafka's linger.ms). None by default: a
+    # commits of those milliseconds go out with it (Kafka's linger.ms). No wait by default: a
     # consumer's commits come a batch at a time already; ingest's, a request at a time.
     outbox_linger_ms: int = Field(default=0, ge=0, le=1_000)
     outbox_batch_size: int = Field(default=500, ge=1)

@@ -160,11 +160,11 @@ def known(
 ) -> Known:
     """One statement of three EXISTS, for a batch small enough to ask in one (at most a
     chunk of each); a larger batch is answered as if all were known."""
-    if max(len(emails), len(phones), len(domains)) > _CHUNK:
+    most = max(len(emails), len(phones), len(domains))
+    if most > _CHUNK:
         return Known(emails=bool(emails), phones=bool(phones), domains=bool(domains))
-    each = max(len(emails), len(phones), len(domains)) > 1
     row = session.execute(
-        _any_known(dialect_of(session), each=each),
+        _any_known(dialect_of(session), each=most > 1),
         {"emails": list(emails), "phones": list(phones), "domains": list(domains)},
     ).one()
     return Known(emails=bool(row[0]), phones=bool(row[1]), domains=bool(row[2]))
