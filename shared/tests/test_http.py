@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import socket
 from collections.abc import AsyncIterator
 
 import httpx
@@ -10,7 +12,7 @@ from sqlalchemy import func, select
 
 from shared.db import Database
 from shared.http import create_app
-from shared.service import ServiceDefinition, ServiceRuntime
+from shared.service import ServiceDefinition, ServiceRuntime, run_checks
 from shared.testing.kafka_tools import eventually, read_topic
 from shared.testing.probe.models import TABLES, Effect
 from shared.testing.pytest_plugin import serve_app, service_settings
@@ -64,6 +66,64 @@ async def test_not_ready_while_the_broker_is_not_connected(
         ready = await client.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["checks"] == {"database": "ok", "kafka": "not connected"}
+
+
+async def test_a_database_that_takes_the_connection_and_never_answers_is_named_not_waited_for(
+    service_definition: ServiceDefinition, database: Database
+) -> None:
+    # A server that accepts the connection and never speaks: a hung database, not a refused one.
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        port = hung.getsockname()[1]
+        settings = service_settings(
+            service_definition,
+            database=database,
+            database_url=f"postgresql://leadflow@127.0.0.1:{port}/leadflow",
+        )
+        runtime = ServiceRuntime(service_definition, settings)
+        app = create_app(runtime, manage_runtime=False)
+        async with serve_app(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+            ready = await client.get("/readyz")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {
+        "database": "unreachable: TimeoutError",
+        "kafka": "not connected",
+    }
+
+
+async def test_readiness_checks_run_side_by_side() -> None:
+    # The database check waits for something only the broker check does: run one after the
+    # other, it would run out of time before the broker check started.
+    broker_checked = asyncio.Event()
+
+    async def database() -> str:
+        await broker_checked.wait()
+        return "ok"
+
+    async def kafka() -> str:
+        broker_checked.set()
+        return "ok"
+
+    checks = await run_checks({"database": database, "kafka": kafka}, timeout=10)
+    assert checks == {"database": "ok", "kafka": "ok"}
+
+
+async def test_each_readiness_check_answers_for_itself_whether_it_hangs_fails_or_passes() -> None:
+    async def hangs() -> str:
+        await asyncio.Event().wait()
+        return "ok"
+
+    async def refused() -> str:
+        raise ConnectionRefusedError
+
+    async def fine() -> str:
+        return "ok"
+
+    checks = await run_checks({"hangs": hangs, "refused": refused, "fine": fine}, timeout=0.2)
+    assert checks == {
+        "hangs": "unreachable: TimeoutError",
+        "refused": "unreachable: ConnectionRefusedError",
+        "fine": "ok",
+    }
 
 
 @pytest.mark.kafka
