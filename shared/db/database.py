@@ -56,6 +56,12 @@ def _configure_sqlite(engine: Engine) -> None:
 # (HikariCP's ``aliveBypassWindowMs``, 500 ms, is the same rule).
 PING_AFTER_IDLE_S = 1.0
 
+# How long a new PostgreSQL connection may take (libpq's ``connect_timeout``; a URL that
+# names one keeps it). libpq's default is to wait for ever: a server that takes the TCP
+# connection and never answers (hung, or behind a proxy whose backend is gone) would hold
+# the thread that asked, and the readiness probe asks every few seconds.
+CONNECT_TIMEOUT_S = 10
+
 
 # When the pool got the connection back (its record's info lives as long as the connection).
 _RETURNED_AT = "leadflow.returned_at"
@@ -112,6 +118,7 @@ class Database:
         echo: bool = False,
         pool_size: int = 10,
         ping_after_idle_s: float = PING_AFTER_IDLE_S,
+        connect_timeout_s: int = CONNECT_TIMEOUT_S,
     ) -> None:
         self.url = normalize_url(url)
         kwargs: dict[str, Any] = {"echo": echo}
@@ -125,6 +132,8 @@ class Database:
             }
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
+            if "connect_timeout" not in self.url.query:
+                kwargs["connect_args"] = {"connect_timeout": connect_timeout_s}
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

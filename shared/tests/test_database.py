@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -14,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import URL, func, inspect, select, text
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
 from shared.db import Database
@@ -153,6 +155,18 @@ def test_postgres_urls_people_write_get_our_driver() -> None:
     assert normalize_url("postgres://u:p@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("postgresql://u@h/db").drivername == "postgresql+psycopg"
     assert normalize_url("sqlite:///x.db").drivername == "sqlite"
+
+
+def test_a_server_that_takes_the_connection_and_never_answers_is_given_up_on() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as hung:
+        url = f"postgresql://leadflow@127.0.0.1:{hung.getsockname()[1]}/leadflow"
+        database = Database(url, connect_timeout_s=1)
+        with pytest.raises(OperationalError, match="timeout"):
+            database.ping()
+        # A timeout the URL names is the one used.
+        named = Database(f"{url}?connect_timeout=1", connect_timeout_s=600)
+        with pytest.raises(OperationalError, match="timeout"):
+            named.ping()
 
 
 def test_revision_ids_count_up_per_service(tmp_path: Path) -> None:
