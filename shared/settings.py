@@ -8,7 +8,7 @@ own prefix (``LEADFLOW_INGEST_`` ...) for what only it owns: its database and it
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +65,13 @@ FULL_BATCH_BYTES = 1 << 20
 ROUTED_PATH_FETCH_WAIT_MS = 25
 
 
+# Bounds of the settings services give defaults of their own. A subclass that redeclares a
+# field with a plain default drops the parent's constraints (pydantic), so both use these.
+FetchMinBytes = Annotated[int, Field(ge=1)]
+FetchMaxWaitMs = Annotated[int, Field(ge=0)]
+LingerMs = Annotated[int, Field(ge=0, le=1_000)]
+
+
 class ServiceSettings(BaseSettings):
     """Base of each service's own settings; subclasses set ``env_prefix`` and the port."""
 
@@ -87,13 +94,13 @@ class ServiceSettings(BaseSettings):
     # to leads.routed (scoring, routing) wait 25 ms for a fuller batch; those off it
     # (reporting, delivery) wait longer. Each pays its transaction, offset commit and outbox
     # cycle once per batch rather than per record.
-    consumer_fetch_min_bytes: int = Field(default=1, ge=1)
-    consumer_fetch_max_wait_ms: int = Field(default=500, ge=0)
+    consumer_fetch_min_bytes: FetchMinBytes = 1
+    consumer_fetch_max_wait_ms: FetchMaxWaitMs = 500
     outbox_poll_interval_ms: int = Field(default=1_000, ge=10)
     # How long the relay, woken by a commit, waits before it reads the outbox, so that the
     # commits of those milliseconds go out with it (Kafka's linger.ms). No wait by default: a
     # consumer's commits come a batch at a time already; ingest's, a request at a time.
-    outbox_linger_ms: int = Field(default=0, ge=0, le=1_000)
+    outbox_linger_ms: LingerMs = 0
     outbox_batch_size: int = Field(default=500, ge=1)
     outbox_retention_hours: int = Field(default=72, ge=0)
     max_request_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)

@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.delivery.domain.breaker import CircuitBreaker
 from services.delivery.domain.retry import RetrySchedule
-from shared.settings import FULL_BATCH_BYTES, ServiceSettings
+from shared.settings import FULL_BATCH_BYTES, FetchMaxWaitMs, FetchMinBytes, ServiceSettings
 
 
 class DeliverySettings(ServiceSettings):
@@ -19,8 +19,8 @@ class DeliverySettings(ServiceSettings):
     port: int = 8085
     # Fuller batches from the broker, at most half a second late: receivers are called
     # by the dispatcher, which looks for due messages as often.
-    consumer_fetch_min_bytes: int = FULL_BATCH_BYTES
-    consumer_fetch_max_wait_ms: int = 500
+    consumer_fetch_min_bytes: FetchMinBytes = FULL_BATCH_BYTES
+    consumer_fetch_max_wait_ms: FetchMaxWaitMs = 500
 
     # ------------------------------------------------------------------ webhooks
     # How long a message is retried, from its first attempt (Standard Webhooks: days).

@@ -7,7 +7,7 @@ from pydantic_settings import SettingsConfigDict
 
 from services.ingest.domain.normalize import NormalizationConfig
 from shared.contracts import DEPARTMENTS, VERTICALS
-from shared.settings import ServiceSettings
+from shared.settings import LingerMs, ServiceSettings
 
 
 class IngestSettings(ServiceSettings):
@@ -18,7 +18,7 @@ class IngestSettings(ServiceSettings):
     # Kafka's linger.ms, whose default Kafka 4.0 raised from 0 to 5 ms (KIP-1030). At 200
     # leads/s the relay otherwise runs a cycle (a read, a produce request, a mark) for
     # nearly every single-lead request.
-    outbox_linger_ms: int = Field(default=5, ge=0, le=1_000)
+    outbox_linger_ms: LingerMs = 5
 
     # Normalization
     default_country: str | None = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import FULL_BATCH_BYTES, ServiceSettings
+from shared.settings import FULL_BATCH_BYTES, FetchMaxWaitMs, FetchMinBytes, ServiceSettings
 
 
 class ReportingSettings(ServiceSettings):
@@ -14,5 +14,5 @@ class ReportingSettings(ServiceSettings):
     port: int = 8084
     # The dashboard is not on the way to a rep: reporting reads in fuller batches, which
     # costs it a second of freshness and the machine a fraction of the CPU a record.
-    consumer_fetch_min_bytes: int = FULL_BATCH_BYTES
-    consumer_fetch_max_wait_ms: int = 1_000
+    consumer_fetch_min_bytes: FetchMinBytes = FULL_BATCH_BYTES
+    consumer_fetch_max_wait_ms: FetchMaxWaitMs = 1_000

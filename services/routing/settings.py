@@ -10,7 +10,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import FULL_BATCH_BYTES, ROUTED_PATH_FETCH_WAIT_MS, ServiceSettings
+from shared.settings import (
+    FULL_BATCH_BYTES,
+    ROUTED_PATH_FETCH_WAIT_MS,
+    FetchMaxWaitMs,
+    FetchMinBytes,
+    ServiceSettings,
+)
 
 
 class RoutingSettings(ServiceSettings):
@@ -18,8 +24,8 @@ class RoutingSettings(ServiceSettings):
 
     service_name: str = "routing"
     port: int = 8083
-    consumer_fetch_min_bytes: int = FULL_BATCH_BYTES
-    consumer_fetch_max_wait_ms: int = ROUTED_PATH_FETCH_WAIT_MS
+    consumer_fetch_min_bytes: FetchMinBytes = FULL_BATCH_BYTES
+    consumer_fetch_max_wait_ms: FetchMaxWaitMs = ROUTED_PATH_FETCH_WAIT_MS
     # How often the SLA worker looks for warnings and breaches that are due.
     sla_poll_interval_ms: int = Field(default=1_000, ge=10)
     # How often leads waiting in team queues are tried again.

@@ -5,7 +5,13 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from shared.settings import FULL_BATCH_BYTES, ROUTED_PATH_FETCH_WAIT_MS, ServiceSettings
+from shared.settings import (
+    FULL_BATCH_BYTES,
+    ROUTED_PATH_FETCH_WAIT_MS,
+    FetchMaxWaitMs,
+    FetchMinBytes,
+    ServiceSettings,
+)
 
 
 class ScoringSettings(ServiceSettings):
@@ -13,8 +19,8 @@ class ScoringSettings(ServiceSettings):
 
     service_name: str = "scoring"
     port: int = 8082
-    consumer_fetch_min_bytes: int = FULL_BATCH_BYTES
-    consumer_fetch_max_wait_ms: int = ROUTED_PATH_FETCH_WAIT_MS
+    consumer_fetch_min_bytes: FetchMinBytes = FULL_BATCH_BYTES
+    consumer_fetch_max_wait_ms: FetchMaxWaitMs = ROUTED_PATH_FETCH_WAIT_MS
     # Re-scoring after an activation: leads per transaction, and how often to look for work
     # when not woken by an activation on this replica.
     rescore_batch_size: int = Field(default=500, ge=1)

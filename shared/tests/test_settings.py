@@ -4,11 +4,14 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from services.ingest.settings import IngestSettings
 from services.reporting.settings import ReportingSettings
 from shared.kafka.provision import choose_provider
-from shared.settings import PlatformSettings
+from shared.service import ServiceDefinition
+from shared.settings import PlatformSettings, ServiceSettings
+from shared.system import load_all
 from shared.testing.pytest_plugin import env
 
 
@@ -54,3 +57,23 @@ def test_broker_choice_is_external_then_docker_then_local() -> None:
         choose_provider(PlatformSettings(kafka_bootstrap_servers=None))
     with env(LEADFLOW_KAFKA_PROVIDER="kubernetes"), pytest.raises(ValueError, match="use"):
         choose_provider(none)
+
+
+@pytest.mark.parametrize("definition", load_all(), ids=lambda definition: definition.name)
+def test_a_service_that_gives_a_shared_setting_its_own_default_keeps_the_shared_bounds(
+    definition: ServiceDefinition,
+) -> None:
+    settings_class = definition.settings
+    assert isinstance(settings_class, type)
+    assert issubclass(settings_class, ServiceSettings)
+    for name, shared in ServiceSettings.model_fields.items():
+        own = settings_class.model_fields[name]
+        missing = [bound for bound in shared.metadata if bound not in own.metadata]
+        assert not missing, f"{definition.name}.{name} drops {missing}"
+    for name, out_of_bounds in [
+        ("consumer_fetch_min_bytes", 0),
+        ("consumer_fetch_max_wait_ms", -5),
+        ("outbox_linger_ms", 1_001),
+    ]:
+        with pytest.raises(ValidationError, match=name):
+            settings_class.model_validate({name: out_of_bounds})
