@@ -34,6 +34,7 @@ TOUCHPOINTS = metadata.tables["touchpoints"]
 SCORES = metadata.tables["scores"]
 HISTORY = metadata.tables["score_history"]
 FEEDBACK = metadata.tables["feedback"]
+RULEBOOKS = metadata.tables["rulebooks"]
 
 # The statements each consumer batch runs, built once per dialect
 # (shared.db.clauses.among_parameter says why).
@@ -133,6 +134,12 @@ def rulebooks(*, session: Session) -> list[RulebookRecord]:
 
 def latest_rulebook_version(*, session: Session) -> int:
     return int(session.execute(select(func.max(RulebookRecord.version))).scalar() or 0)
+
+
+def add_rulebook_unless_taken(*, session: Session, record: RulebookRecord) -> None:
+    """Insert ``record`` unless another transaction took its version or, active, the active
+    place (waiting for that transaction when it has not committed yet)."""
+    upsert_rows(session, RULEBOOKS, [record.model_dump()])
 
 
 def deactivate_rulebooks(*, session: Session) -> None:

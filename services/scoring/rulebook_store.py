@@ -79,8 +79,17 @@ def create(*, session: Session, source: str, media: MediaType, now: datetime) ->
 def _store(
     *, session: Session, source: str, media: MediaType, now: datetime, active: bool
 ) -> RulebookRecord:
+    record = _next_version(session=session, source=source, media=media, now=now, active=active)
+    session.add(record)
+    session.flush()
+    return record
+
+
+def _next_version(
+    *, session: Session, source: str, media: MediaType, now: datetime, active: bool
+) -> RulebookRecord:
     document = parse_source(source, media)
-    record = RulebookRecord(
+    return RulebookRecord(
         version=repository.latest_rulebook_version(session=session) + 1,
         name=document.name,
         description=document.description,
@@ -91,9 +100,6 @@ def _store(
         active=active,
         activated_at=now if active else None,
     )
-    session.add(record)
-    session.flush()
-    return record
 
 
 def ensure_active(*, session: Session, now: datetime) -> RulebookRecord:
@@ -101,7 +107,16 @@ def ensure_active(*, session: Session, now: datetime) -> RulebookRecord:
     active = repository.active_rulebook(session=session)
     if active is not None:
         return active
-    return _store(session=session, source=default_source(), media="yaml", now=now, active=True)
+    # At start the installing worker and the first batch scored both find none. The later
+    # insert waits for the earlier one's transaction and, if it committed, leaves its version.
+    default = _next_version(
+        session=session, source=default_source(), media="yaml", now=now, active=True
+    )
+    repository.add_rulebook_unless_taken(session=session, record=default)
+    active = repository.active_rulebook(session=session)
+    if active is None:
+        raise RuntimeError("the default rulebook was neither installed nor found")
+    return active
 
 
 def activate(*, session: Session, record: RulebookRecord, now: datetime) -> RescoreJob:

@@ -5,7 +5,9 @@ erasure or feedback in the batch is seen by the events after it."""
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from time import sleep
 from typing import Any
 
 import pytest
@@ -129,6 +131,37 @@ def test_writers_of_scores_hold_the_rulebook_lock_an_activation_takes(
             assert activation.execute(try_lock, key).scalar_one() is False
     with database.transaction() as activation:
         assert activation.execute(try_lock, key).scalar_one() is True
+
+
+def test_two_transactions_that_install_the_default_rulebook_at_once_both_get_version_one(
+    database: Database,
+) -> None:
+    """PostgreSQL: at start the installing worker and the first batch scored both find no
+    rulebook. The second waits for the first's insert and takes its version, rather than
+    failing on the unique index of the active version."""
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time")
+    with ThreadPoolExecutor(1) as pool, database.transaction() as first:
+        installed = rulebook_store.ensure_active(session=first, now=T0)
+        first_backend = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+        def second() -> tuple[int, str]:
+            with database.transaction() as session:
+                record = rulebook_store.ensure_active(session=session, now=T0 + timedelta(1))
+                return record.version, record.checksum
+
+        answer = pool.submit(second)
+        waiting_for_first = text(
+            "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
+        )
+        with database.read() as watcher:
+            while not watcher.execute(waiting_for_first, {"pid": first_backend}).scalar_one():
+                assert not answer.done(), answer.result()
+                sleep(0.01)
+        first.commit()
+    assert answer.result(timeout=30) == (installed.version, installed.checksum)
+    with database.read() as session:
+        assert [record.version for record in repository.rulebooks(session=session)] == [1]
 
 
 def test_a_rulebook_read_in_a_savepoint_that_rolls_back_is_read_again(database: Database) -> None:
