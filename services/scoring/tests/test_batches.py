@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from time import sleep
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ from services.scoring.tests.support import consume, handle, published, rows
 from shared.contracts import EventPayload, LeadIngestedV1, Touchpoint
 from shared.db import Database
 from shared.testing import factories
+from shared.testing.locks import backend_of, wait_until_blocked_by
 
 T0 = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -143,7 +143,7 @@ def test_two_transactions_that_install_the_default_rulebook_at_once_both_get_ver
         pytest.skip("SQLite runs one writer at a time")
     with ThreadPoolExecutor(1) as pool, database.transaction() as first:
         installed = rulebook_store.ensure_active(session=first, now=T0)
-        first_backend = first.execute(text("SELECT pg_backend_pid()")).scalar_one()
+        first_backend = backend_of(first)
 
         def second() -> tuple[int, str]:
             with database.transaction() as session:
@@ -151,13 +151,7 @@ def test_two_transactions_that_install_the_default_rulebook_at_once_both_get_ver
                 return record.version, record.checksum
 
         answer = pool.submit(second)
-        waiting_for_first = text(
-            "SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))"
-        )
-        with database.read() as watcher:
-            while not watcher.execute(waiting_for_first, {"pid": first_backend}).scalar_one():
-                assert not answer.done(), answer.result()
-                sleep(0.01)
+        wait_until_blocked_by(database, first_backend, answer)
         first.commit()
     assert answer.result(timeout=30) == (installed.version, installed.checksum)
     with database.read() as session:
