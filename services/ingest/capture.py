@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table, insert, inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session
@@ -241,6 +241,8 @@ def _capture(
     # lead's history as it happened (scoring grades as of the event's time).
     event_time = min(occurred_at, now)
     lead, merged_on = _find(session, lookups, normalized, submission)
+    if lead is not None:
+        lookups.hold(lead)
     account = _account(session, lookups, normalized, settings=settings, now=now)
     if lead is None:
         lead = _create(
@@ -294,9 +296,14 @@ class _Lookups:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        # The leads whose rows this capture has locked and read as they are (repository.hold).
+        self.held: set[uuid.UUID] = set()
 
     def lead_by_email(self, email: str) -> Lead | None:
-        return repository.lead_by_email(session=self.session, email=email)
+        lead = repository.lead_by_email(session=self.session, email=email, lock=True)
+        if lead is not None:
+            self.held.add(lead.id)
+        return lead
 
     def leads_by_phone(self, phone: str) -> Sequence[Lead]:
         return repository.leads_by_phone(session=self.session, phone=phone)
@@ -315,6 +322,12 @@ class _Lookups:
 
     def lift(self, erasure_ids: Collection[uuid.UUID]) -> None:
         repository.lift_suppressions(session=self.session, erasure_ids=erasure_ids)
+
+    def hold(self, lead: Lead) -> None:
+        """Before merging into ``lead``: its row locked and read as it is now."""
+        if lead.id not in self.held:
+            repository.hold(session=self.session, lead=lead)
+            self.held.add(lead.id)
 
     def guard(self) -> AbstractContextManager[None]:
         """Around an insert a concurrent transaction may have made first."""
@@ -394,6 +407,9 @@ class _Prefetched(_Lookups):
                 ):
                     if lead.phone is not None:
                         self.by_phone[lead.phone].append(lead)
+            # Those two read the rows locked (repository.hold): the batch merges into them.
+            self.held = {lead.id for lead in self.by_email.values()}
+            self.held |= {lead.id for found in self.by_phone.values() for lead in found}
             self.truncated = {
                 phone
                 for phone, found in self.by_phone.items()
@@ -427,6 +443,12 @@ class _Prefetched(_Lookups):
             found += (lead for lead in self.created if lead.phone == phone)
             return sorted(found, key=_created_at)[: repository.PHONE_MATCHES]
         return self.by_phone[phone][: repository.PHONE_MATCHES]
+
+    def hold(self, lead: Lead) -> None:
+        if inspect(lead).transient:  # one of the batch's new leads, not written yet
+            return
+        self._write_accounts()  # the statement may flush the session first
+        super().hold(lead)
 
     def account_by_domain(self, domain: str) -> Account | None:
         if domain not in self.by_domain:
@@ -702,7 +724,9 @@ def _create(
             lookups.add_lead(lead)
     except IntegrityError:
         # The same email was created by a concurrent request a moment ago: merge into it.
-        existing = repository.lead_by_email(session=session, email=normalized.email or "")
+        existing = repository.lead_by_email(
+            session=session, email=normalized.email or "", lock=True
+        )
         if existing is None:
             raise
         _merge(lookups, existing, normalized, account=account, now=now)

@@ -38,8 +38,21 @@ def lead_by_id(*, session: Session, lead_id: uuid.UUID) -> Lead | None:
     return session.get(Lead, lead_id)
 
 
-def lead_by_email(*, session: Session, email: str) -> Lead | None:
-    return session.execute(select(Lead).where(col(Lead.email) == email)).scalar_one_or_none()
+def lead_by_email(*, session: Session, email: str, lock: bool = False) -> Lead | None:
+    """``lock``: the row is locked to the commit and read as it is then (see :func:`hold`)."""
+    statement = select(Lead).where(col(Lead.email) == email)
+    if lock:
+        statement = statement.with_for_update().execution_options(populate_existing=True)
+    return session.execute(statement).scalar_one_or_none()
+
+
+def hold(*, session: Session, lead: Lead) -> None:
+    """Lock the lead's row to the commit and read it again. Capture merges into a lead it
+    holds: a concurrent capture merging into it has committed, or waits for this one, so
+    neither writes its merge over the other's (a count, consent, attributes) with the lead
+    as it read it before. SQLite writes one transaction at a time: nothing to wait for."""
+    if dialect_of(session) == "postgresql":
+        session.refresh(lead, with_for_update=True)
 
 
 # The leads of one phone number deduplication looks at: the oldest.
@@ -74,16 +87,19 @@ def _leads_each_looked_up(
     column: Mapped[Any], parameter: str, limit: int | BindParameter[Any]
 ) -> tuple[LateralFromClause, Select[Any]]:
     """PostgreSQL: the leads whose ``column`` is each of the values of the array
-    ``parameter``, at most ``limit`` each, oldest first."""
+    ``parameter``, at most ``limit`` each, oldest first, their rows locked as :func:`hold`
+    locks them (a batch merges into them)."""
     wanted = _wanted(parameter)
     found = (
         select(Lead)
         .where(column == wanted.c.value)
         .order_by(col(Lead.created_at))
         .limit(limit)
+        .with_for_update()
         .lateral("found")
     )
-    return found, select(aliased(Lead, found)).select_from(wanted).join(found, true())
+    statement = select(aliased(Lead, found)).select_from(wanted).join(found, true())
+    return found, statement.execution_options(populate_existing=True)
 
 
 def _any_is(dialect: str, column: Mapped[Any], parameter: str, *, each: bool) -> Exists:
