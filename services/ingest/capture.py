@@ -241,8 +241,6 @@ def _capture(
     # lead's history as it happened (scoring grades as of the event's time).
     event_time = min(occurred_at, now)
     lead, merged_on = _find(session, lookups, normalized, submission)
-    if lead is not None:
-        lookups.hold(lead)
     account = _account(session, lookups, normalized, settings=settings, now=now)
     if lead is None:
         lead = _create(
@@ -613,23 +611,34 @@ def _find(
     session: Session, lookups: _Lookups, normalized: NormalizedLead, submission: Submission
 ) -> tuple[Lead | None, Literal["email", "phone"] | None]:
     """Email first; then phone, unless both carry different emails (two people, one
-    switchboard); then the CRM's record id."""
+    switchboard); then the CRM's record id. The lead found is held (:meth:`_Lookups.hold`)
+    and judged again as it is then: a concurrent capture may have given it an email."""
     if normalized.email:
         lead = lookups.lead_by_email(normalized.email)
         if lead is not None:
+            lookups.hold(lead)
             return lead, "email"
     if normalized.phone:
         for lead in lookups.leads_by_phone(normalized.phone):
-            if lead.email is None or normalized.email is None:
-                return lead, "phone"
+            if _one_person(lead, normalized):
+                lookups.hold(lead)
+                if lead.phone == normalized.phone and _one_person(lead, normalized):
+                    return lead, "phone"
     if submission.crm_record is not None:
         provider, record_id = submission.crm_record
         lead = repository.lead_by_crm_record(
             session=session, provider=provider, record_id=record_id
         )
-        if lead is not None and (normalized.email is None or lead.email is None):
-            return lead, None
+        if lead is not None and _one_person(lead, normalized):
+            lookups.hold(lead)
+            if _one_person(lead, normalized):
+                return lead, None
     return None, None
+
+
+def _one_person(lead: Lead, normalized: NormalizedLead) -> bool:
+    """Not two people by their emails: the lead or the submission has none."""
+    return lead.email is None or normalized.email is None
 
 
 def _account(

@@ -79,3 +79,29 @@ def test_two_captures_merging_into_one_lead_at_once_both_add_what_they_brought(
         if event["lead_id"] == str(lead.id)
     ]
     assert counts == [1, 2, 3]
+
+
+def test_a_phone_s_lead_given_an_email_while_waited_for_is_another_person_s(
+    database: Database,
+) -> None:
+    """A submission with an email finds by its phone a lead with none; a concurrent capture
+    gives that lead another email before it is held: two people, one switchboard."""
+    if database.is_sqlite:
+        pytest.skip("SQLite runs one writer at a time")
+    config = settings(database)
+    switchboard = "+14155550123"
+    capture_alone(database, {"phone": switchboard, "company": "Initech"}, config)
+    with ThreadPoolExecutor(1) as pool, database.transaction() as session:
+        first = submissions([{"phone": switchboard, "email": "peter@initech.com"}])[0]
+        assert capture(session, OUTBOX, submission=first, settings=config).change == "merged"
+        second = {"phone": switchboard, "email": "milton@initech.com"}
+        answer = pool.submit(capture_alone, database, second, config)
+        wait_until_blocked_by(database, backend_of(session), answer)
+        session.commit()
+    assert answer.result(timeout=60).change == "created"
+    with database.read() as session:
+        leads = session.execute(select(Lead).order_by(col(Lead.created_at))).scalars().all()
+    assert [(lead.email, lead.phone, lead.touchpoint_count) for lead in leads] == [
+        ("peter@initech.com", switchboard, 2),
+        ("milton@initech.com", switchboard, 1),
+    ]
