@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -100,6 +101,10 @@ class ServiceRuntime:
         self._tasks: list[asyncio.Task[None]] = []
         # Anything a service wants to keep for its routes and workers (caches, clocks ...).
         self.state: dict[str, Any] = {}
+        # The readiness probe's database check has a thread of its own: on the event loop's
+        # default executor it would queue behind the service's own database work, and a
+        # busy service would answer that its database is unreachable.
+        self._probe_thread = ThreadPoolExecutor(1, thread_name_prefix=f"{self.name}-readiness")
 
     @property
     def name(self) -> str:
@@ -226,7 +231,7 @@ class ServiceRuntime:
         )
 
     async def _database_check(self) -> str:
-        await asyncio.to_thread(self.db.ping)
+        await asyncio.get_running_loop().run_in_executor(self._probe_thread, self.db.ping)
         return "ok"
 
     async def _kafka_check(self) -> str:

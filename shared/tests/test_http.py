@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
@@ -88,6 +90,39 @@ async def test_a_database_that_takes_the_connection_and_never_answers_is_named_n
         "database": "unreachable: TimeoutError",
         "kafka": "not connected",
     }
+
+
+def test_a_service_busy_with_its_own_database_work_still_answers_its_database_check(
+    service_definition: ServiceDefinition, database: Database
+) -> None:
+    """Every thread of the event loop's default executor (where the service's handlers and
+    workers run their transactions) is taken: the database check is answered all the same."""
+    runtime = ServiceRuntime(
+        service_definition, service_settings(service_definition, database=database)
+    )
+    release, occupied = threading.Event(), []
+
+    async def readiness_while_busy() -> dict[str, str]:
+        loop = asyncio.get_running_loop()
+        loop.set_default_executor(ThreadPoolExecutor(2))
+        all_busy = asyncio.Event()
+
+        def occupy() -> None:
+            occupied.append(threading.get_ident())
+            if len(occupied) == 2:
+                loop.call_soon_threadsafe(all_busy.set)
+            release.wait()
+
+        busy = [asyncio.ensure_future(asyncio.to_thread(occupy)) for _ in range(2)]
+        try:
+            await all_busy.wait()
+            return await runtime.readiness()
+        finally:
+            release.set()
+            await asyncio.gather(*busy)
+
+    checks = asyncio.run(readiness_while_busy())
+    assert checks == {"database": "ok", "kafka": "not connected"}
 
 
 async def test_readiness_checks_run_side_by_side() -> None:
