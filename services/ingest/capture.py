@@ -443,7 +443,8 @@ class _Prefetched(_Lookups):
         return self.by_phone[phone][: repository.PHONE_MATCHES]
 
     def hold(self, lead: Lead) -> None:
-        if inspect(lead).transient:  # one of the batch's new leads, not written yet
+        # Read locked up front, or one of the batch's new leads (not written yet).
+        if lead.id in self.held or inspect(lead).transient:
             return
         self._write_accounts()  # the statement may flush the session first
         super().hold(lead)

@@ -367,6 +367,27 @@ def test_a_submission_alone_reads_only_the_rows_that_can_match_it(database: Data
     assert by_email["ada@acme.com"].touchpoint_count == 2
 
 
+def test_a_batch_writes_its_new_accounts_in_one_insert_between_merges_too(
+    database: Database,
+) -> None:
+    if database.is_postgresql:
+        pytest.skip("PostgreSQL's rows go by COPY, which the statement events do not see")
+    config = prepare(database)
+    items = [
+        {"email": "x1@newco-one.com", "company": "NewCo One"},
+        {"email": "ADA@acme.com", "title": "CTO"},  # merged into a lead the batch read
+        {"email": "x2@newco-two.com", "company": "NewCo Two"},
+        {"email": "gina@gmail.com"},
+        {"email": "x3@newco-three.com", "company": "NewCo Three"},
+    ]
+    with statements_sent(database.engine) as sent:
+        results = together(database, items, config)
+    assert [r.change for r in results if isinstance(r, Captured)] == [
+        "created", "merged", "created", "merged", "created",
+    ]  # fmt: skip
+    assert len([s for s, _ in sent if re.match(r"INSERT INTO accounts\b", s)]) == 1
+
+
 def test_a_batch_s_emails_and_phones_are_looked_up_in_their_indexes_not_the_whole_table(
     database: Database,
 ) -> None:
