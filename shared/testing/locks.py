@@ -7,12 +7,16 @@ from concurrent.futures import Future
 from time import sleep
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlmodel import Session
 
 from shared.db import Database
 
 _BLOCKED_BY = text("SELECT count(*) FROM pg_stat_activity WHERE :pid = ANY(pg_blocking_pids(pid))")
+_WAITING_FOR_A_LOCK = text(
+    "SELECT count(*) FROM pg_stat_activity"
+    " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+)
 
 
 def backend_of(session: Session) -> int:
@@ -23,10 +27,22 @@ def backend_of(session: Session) -> int:
 def wait_until_blocked_by(database: Database, backend: int, work: Future[Any]) -> None:
     """Until some transaction waits for a lock ``backend`` holds. ``work`` is what should
     come to wait: its error, should it end first, is raised here."""
+    _wait_until_counted(database, _BLOCKED_BY, {"pid": backend}, work)
+
+
+def wait_until_waiting_for_a_lock(database: Database, work: Future[Any]) -> None:
+    """Until some transaction of the database waits for a lock, whoever holds it: for a
+    holder whose connection the test cannot ask (one inside the code under test)."""
+    _wait_until_counted(database, _WAITING_FOR_A_LOCK, {}, work)
+
+
+def _wait_until_counted(
+    database: Database, count: TextClause, parameters: dict[str, Any], work: Future[Any]
+) -> None:
     while True:
         # A transaction of its own each time: a transaction reads pg_stat_activity once.
         with database.read() as watcher:
-            if watcher.execute(_BLOCKED_BY, {"pid": backend}).scalar_one():
+            if watcher.execute(count, parameters).scalar_one():
                 return
         if work.done():
             raise AssertionError(f"ended without waiting: {work.result()!r}")

@@ -6,14 +6,13 @@ consumer in process (the broker's part is the same for every handler: test_runti
 from __future__ import annotations
 
 import dataclasses
-import threading
-import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select, text
+from sqlalchemy import insert, select
 from sqlmodel import col
 
 from shared.cloudevents import Event
@@ -23,6 +22,7 @@ from shared.kafka.consumer import EventConsumer, HandlerContext, Handlers
 from shared.outbox import Outbox
 from shared.testing import factories
 from shared.testing.kafka_tools import consumed, in_process_consumer
+from shared.testing.locks import wait_until_waiting_for_a_lock
 from shared.testing.probe.models import TABLES, Effect
 
 OUTBOX = Outbox(TABLES, source="/test")
@@ -178,32 +178,23 @@ def test_two_replicas_handed_the_same_event_at_once_handle_it_once(database: Dat
         pytest.skip("SQLite runs one writer at a time")
     event = Event(data=factories.lead_ingested(), source="/test")
     old_owner, new_owner = Recorder(database), Recorder(database)
-    outcomes: dict[str, Any] = {}
+    new_owner_applies: list[Future[Any]] = []
 
-    def new_owner_applies() -> None:
-        outcomes["new"] = new_owner.consumer._apply_batch(consumed([event]))
+    with ThreadPoolExecutor(1) as racer:
 
-    racer = threading.Thread(target=new_owner_applies)
+        def start_the_new_owner_and_wait_until_it_blocks(records: Sequence[Any]) -> None:
+            new_owner_applies.append(
+                racer.submit(new_owner.consumer._apply_batch, consumed([event]))
+            )
+            wait_until_waiting_for_a_lock(database, new_owner_applies[0])
 
-    def start_the_new_owner_and_wait_until_it_blocks(records: Sequence[Any]) -> None:
-        racer.start()
-        with database.engine.connect() as connection:
-            while not connection.execute(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"
-                )
-            ).scalar_one():
-                time.sleep(0.01)
-                connection.rollback()
+        old_owner.consumer.hooks.before_db_commit = start_the_new_owner_and_wait_until_it_blocks
+        old = old_owner.consumer._apply_batch(consumed([event]))
+        new = new_owner_applies[0].result(timeout=30)
 
-    old_owner.consumer.hooks.before_db_commit = start_the_new_owner_and_wait_until_it_blocks
-    outcomes["old"] = old_owner.consumer._apply_batch(consumed([event]))
-    racer.join(timeout=30)
-
-    assert outcomes["old"].failure is None
-    assert outcomes["new"].failure is None
-    assert outcomes["new"].done == 1
+    assert old.failure is None
+    assert new.failure is None
+    assert new.done == 1
     assert effects(database) == [event.id]
     assert old_owner.calls == [[event.id]]
     assert new_owner.calls == []
