@@ -268,6 +268,7 @@ def main() -> None:
                 "p95_ms": paced["p95_ms"],
                 "p99_ms": paced["p99_ms"],
                 "paced_cpu_ms_per_lead": paced["cpu_ms_per_lead"]["machine"],
+                "paced_machine_busy": paced["machine_busy"],
                 "flood_cpu_ms_per_lead": flow["cpu_ms_per_lead"]["machine"],
             }
             print(table([summary], list(summary)))
