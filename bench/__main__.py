@@ -16,6 +16,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy.engine import make_url
 
+from bench.profiling import Profiler
 from bench.results import RESULTS, record, table
 from bench.runtime_roundtrip import roundtrip
 from shared.cloudevents import Event
@@ -78,8 +79,26 @@ def run_runtime(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[
     return rows
 
 
+PROFILES = Path(__file__).parent / "results" / "profiles"
+
+
+def print_profiles(profiler: Profiler) -> None:
+    print(f"\nwhere each service's CPU went in the paced run (py-spy; stacks in {PROFILES}):")
+    for process, functions in profiler.report(top=12).items():
+        print(f"\n{process}\n   own  with callees  function")
+        for hot in functions:
+            print(f"{hot.own:>6.1%}  {hot.total:>12.1%}  {hot.function}")
+
+
 def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str, Any]:
-    from bench.pipeline import configure_routing, latency, raw_relay, reporting_rebuild, throughput
+    from bench.pipeline import (
+        configure_routing,
+        latency,
+        raw_relay,
+        reporting_rebuild,
+        service_pids,
+        throughput,
+    )
     from tests.system import System
 
     sizes = tuple(
@@ -102,8 +121,15 @@ def run_pipeline(kafka: ProvisionedKafka, args: argparse.Namespace) -> dict[str,
             configure_routing(system)
             # Latency first, on an idle system: after the flood, reporting and delivery (not
             # on the way to leads.routed) still work off its backlog for minutes.
-            paced = asyncio.run(latency(system, leads=args.latency_leads, rate=args.latency_rate))
+            profiler = Profiler(service_pids(system), PROFILES) if args.profile else None
+            with profiler or contextlib.nullcontext():
+                paced = asyncio.run(
+                    latency(system, leads=args.latency_leads, rate=args.latency_rate)
+                )
+            paced["profiled"] = profiler is not None
             print(f"latency: {paced}", flush=True)
+            if profiler is not None:
+                print_profiles(profiler)
             flow = asyncio.run(throughput(system, leads=args.leads))
             print(f"throughput: {flow}", flush=True)
             rebuilt = asyncio.run(reporting_rebuild(system))
@@ -188,7 +214,7 @@ def run_ingest(kafka: ProvisionedKafka, args: argparse.Namespace) -> list[dict[s
     return rows
 
 
-def main() -> None:
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument(
         "sections",
@@ -205,6 +231,12 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=20_000, help="pipeline: leads in the flood")
     parser.add_argument("--latency-leads", type=int, default=3_000)
     parser.add_argument("--latency-rate", type=float, default=200.0, help="leads/s offered")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="pipeline: sample each service with py-spy during the paced run (needs ptrace; "
+        "its figures then include py-spy's cost)",
+    )
     parser.add_argument("--routing-events", type=int, default=5_000, help="routing: per run")
     parser.add_argument("--repeat", type=int, default=3, help="routing: runs, median reported")
     parser.add_argument("--scoring-events", type=int, default=20_000, help="scoring: consumer")
@@ -225,6 +257,11 @@ def main() -> None:
         args.routing_events, args.repeat = 1_000, 1
         args.scoring_events, args.rescore_leads = 2_000, 5_000
         args.ingest_leads, args.import_rows, args.runs = 2_000, 5_000, 1
+    return args
+
+
+def main() -> None:
+    args = arguments()
     if "routing" in args.sections:
         run_routing(args)
     if not {"runtime", "pipeline", "scoring", "ingest"} & set(args.sections):

@@ -97,17 +97,23 @@ def cpu_seconds_by_command(commands: Iterable[str]) -> dict[str, float]:
     return totals
 
 
+def service_pids(system: System) -> dict[str, int]:
+    """Each service process of the system by name (``routing-0``; a second replica's
+    process ``routing-1#1``), with its pid."""
+    return {
+        f"{process.name}" if index == 0 else f"{process.name}#{index}": process.pid
+        for processes in system.processes.values()
+        for index, process in enumerate(processes)
+    }
+
+
 class CpuMeter:
     """CPU spent per lead by each service process, the broker (every JVM on the machine),
     PostgreSQL and the whole machine (the bench itself included) between :meth:`start` and
     :meth:`per_lead`."""
 
     def __init__(self, system: System) -> None:
-        self.pids = {
-            f"{process.name}" if index == 0 else f"{process.name}#{index}": process.pid
-            for processes in system.processes.values()
-            for index, process in enumerate(processes)
-        }
+        self.pids = service_pids(system)
         self.started: dict[str, float] = {}
 
     def _now(self) -> dict[str, float]:
