@@ -98,12 +98,12 @@ def cpu_seconds_by_command(commands: Iterable[str]) -> dict[str, float]:
 
 
 def service_pids(system: System) -> dict[str, int]:
-    """Each service process of the system by name (``routing-0``; a second replica's
-    process ``routing-1#1``), with its pid."""
+    """Each service process of the system by name (``routing-0``, a second replica
+    ``routing-1``), with its pid."""
     return {
-        f"{process.name}" if index == 0 else f"{process.name}#{index}": process.pid
+        process.name: process.pid
         for processes in system.processes.values()
-        for index, process in enumerate(processes)
+        for process in processes
     }
 
 
