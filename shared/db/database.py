@@ -61,6 +61,20 @@ PING_AFTER_IDLE_S = 1.0
 # connection and never answers (hung, or behind a proxy whose backend is gone) would hold
 # the thread that asked, and the readiness probe asks every few seconds.
 CONNECT_TIMEOUT_S = 10
+# A connection whose server went away without a word (its host lost power, a network
+# partition, a failover that moved the address) is noticed by TCP only after its own
+# timeouts, on Linux ~15 minutes for a statement in flight and over two hours for an idle
+# connection (first keepalive after 7,200 s): meanwhile the statement's thread waits, and the
+# pool hands the dead connection out again. With these (libpq's; a URL that names one keeps
+# it), an idle connection is given up after ~60 s of unanswered keepalives, and one whose
+# request the server does not acknowledge after 30 s.
+TCP_LIVENESS = {
+    "keepalives": 1,
+    "keepalives_idle": 30,
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,  # ms
+}
 
 
 # When the pool got the connection back (its record's info lives as long as the connection).
@@ -132,8 +146,10 @@ class Database:
             }
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size)
-            if "connect_timeout" not in self.url.query:
-                kwargs["connect_args"] = {"connect_timeout": connect_timeout_s}
+            libpq = {"connect_timeout": connect_timeout_s, **TCP_LIVENESS}
+            kwargs["connect_args"] = {
+                name: value for name, value in libpq.items() if name not in self.url.query
+            }
         self.engine: Engine = create_engine(self.url, **kwargs)
         if self.is_sqlite:
             _configure_sqlite(self.engine)

@@ -169,6 +169,50 @@ def test_a_server_that_takes_the_connection_and_never_answers_is_given_up_on() -
             named.ping()
 
 
+def _tcp_options(database: Database) -> dict[str, int]:
+    """The TCP options the kernel holds for a pooled connection's socket."""
+    with database.engine.connect() as connection:
+        driver = connection.connection.driver_connection
+        assert isinstance(driver, psycopg.Connection)
+        # A duplicate of libpq's descriptor, closed here; libpq's own stays open.
+        with socket.fromfd(driver.fileno(), socket.AF_INET, socket.SOCK_STREAM) as tcp:
+            return {
+                "keepalive": tcp.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE),
+                "idle": tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE),
+                "interval": tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL),
+                "count": tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT),
+                "user_timeout_ms": tcp.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT),
+            }
+
+
+def test_a_postgresql_connection_gives_up_on_a_server_gone_without_a_word(
+    database: Database,
+) -> None:
+    if not database.is_postgresql:
+        pytest.skip("SQLite has no server to lose")
+    if database.url.host in (None, "") or str(database.url.host).startswith("/"):
+        pytest.skip("a Unix socket has no TCP timeouts")
+
+    assert _tcp_options(database) == {
+        "keepalive": 1,
+        "idle": 30,
+        "interval": 10,
+        "count": 3,
+        "user_timeout_ms": 30_000,
+    }
+    # An option the URL names is the one used.
+    named = Database(
+        database.url.update_query_dict({"keepalives_idle": "7"}).render_as_string(
+            hide_password=False
+        )
+    )
+    try:
+        assert _tcp_options(named)["idle"] == 7
+        assert _tcp_options(named)["user_timeout_ms"] == 30_000
+    finally:
+        named.dispose()
+
+
 def test_revision_ids_count_up_per_service(tmp_path: Path) -> None:
     from shared.db.migrate import next_revision_id
 
