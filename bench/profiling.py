@@ -23,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 SAMPLES_PER_SECOND = 50
 _LINE_NUMBER = re.compile(r":\d+\)$")
@@ -88,28 +89,42 @@ class Profiler:
     def output(self, name: str) -> Path:
         return self.directory / f"{name}.txt"
 
+    def log(self, name: str) -> Path:
+        """What py-spy said while sampling ``name`` (its warnings when it falls behind)."""
+        return self.directory / f"{name}.log"
+
     def __enter__(self) -> Profiler:
         executable = py_spy()
         self.directory.mkdir(parents=True, exist_ok=True)
         for name, pid in self.pids.items():
-            self._samplers[name] = subprocess.Popen(
-                [
-                    executable,
-                    "record",
-                    "--pid",
-                    str(pid),
-                    "--rate",
-                    str(SAMPLES_PER_SECOND),
-                    "--gil",
-                    "--format",
-                    "raw",
-                    "--output",
-                    str(self.output(name)),
-                ],
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-            )
+            # An earlier run's stacks must not pass for this one's, should py-spy fail.
+            self.output(name).unlink(missing_ok=True)
+            with self.log(name).open("wb") as log:
+                self._samplers[name] = self._sample(executable, pid, name, log)
         return self
+
+    def _sample(
+        self, executable: str, pid: int, name: str, log: BinaryIO
+    ) -> subprocess.Popen[bytes]:
+        # Its messages go to a file: a pipe nobody reads while the bench runs could fill up
+        # with "behind in sampling" warnings and stop py-spy.
+        return subprocess.Popen(
+            [
+                executable,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                str(SAMPLES_PER_SECOND),
+                "--gil",
+                "--format",
+                "raw",
+                "--output",
+                str(self.output(name)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
 
     def __exit__(
         self,
@@ -123,12 +138,13 @@ class Profiler:
             if sampler.poll() is None:
                 sampler.send_signal(signal.SIGINT)
             try:
-                _, errors = sampler.communicate(timeout=30)
+                sampler.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 sampler.kill()
-                _, errors = sampler.communicate()
+                sampler.wait()
             if not self.output(name).exists():
-                failures.append(f"{name}: {errors.decode(errors='replace').strip()[-500:]}")
+                said = self.log(name).read_text(errors="replace").strip()[-500:]
+                failures.append(f"{name}: {said}")
         self._samplers.clear()
         if failures and exc_type is None:
             raise ProfilerError("py-spy wrote no profile for " + "; ".join(failures))
