@@ -4,7 +4,7 @@ another's lock, without guessing how long that takes."""
 from __future__ import annotations
 
 from concurrent.futures import Future
-from time import sleep
+from time import monotonic, sleep
 from typing import Any
 
 from sqlalchemy import TextClause, text
@@ -17,6 +17,12 @@ _WAITING_FOR_A_LOCK = text(
     "SELECT count(*) FROM pg_stat_activity"
     " WHERE wait_event_type = 'Lock' AND datname = current_database()"
 )
+_WAITING_FOR_AN_ADVISORY_LOCK = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+)
+# How long the work may take to come to wait before the test fails saying so.
+WAIT_LIMIT_S = 30.0
 
 
 def backend_of(session: Session) -> int:
@@ -36,9 +42,16 @@ def wait_until_waiting_for_a_lock(database: Database, work: Future[Any]) -> None
     _wait_until_counted(database, _WAITING_FOR_A_LOCK, {}, work)
 
 
+def wait_until_waiting_for_an_advisory_lock(database: Database, work: Future[Any]) -> None:
+    """Until some transaction of the database waits for an advisory lock (the erasure
+    ledger's turns, for one), whoever holds it."""
+    _wait_until_counted(database, _WAITING_FOR_AN_ADVISORY_LOCK, {}, work)
+
+
 def _wait_until_counted(
     database: Database, count: TextClause, parameters: dict[str, Any], work: Future[Any]
 ) -> None:
+    deadline = monotonic() + WAIT_LIMIT_S
     while True:
         # A transaction of its own each time: a transaction reads pg_stat_activity once.
         with database.read() as watcher:
@@ -46,4 +59,6 @@ def _wait_until_counted(
                 return
         if work.done():
             raise AssertionError(f"ended without waiting: {work.result()!r}")
+        if monotonic() > deadline:
+            raise AssertionError(f"nothing came to wait in {WAIT_LIMIT_S:.0f} s")
         sleep(0.01)

@@ -3,14 +3,13 @@ suppression of an erased person at every door until they consent again, and the 
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 
 from services.ingest.capture import Suppressed, capture
 from services.ingest.domain.csvfile import read
@@ -31,6 +30,7 @@ from services.ingest.tests.conftest import Ingest, outbox_events
 from services.ingest.tests.test_imports import OUTBOX, settings
 from shared.contracts import Consent
 from shared.db import Database
+from shared.testing.locks import wait_until_waiting_for_an_advisory_lock
 from shared.testing.personal_data import find_in_database
 
 EMAIL = "Zebulon.Quackenbush@Orbital-Widgets.co.uk"
@@ -330,12 +330,6 @@ async def test_an_erased_person_is_refused_at_every_door_until_consent_lets_them
     assert (await submit(ingest, {"email": EMAIL})).json()["status"] == "merged"
 
 
-WAITING_FOR_THE_LOCK = text(
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
-
-
 def test_an_erasure_waits_for_the_captures_in_flight(database: Database) -> None:
     """On PostgreSQL several replicas capture while a person is erased: the erasure waits for
     the transactions under way (it would miss what they write), and those after it see it."""
@@ -348,32 +342,17 @@ def test_an_erasure_waits_for_the_captures_in_flight(database: Database) -> None
     with database.transaction() as session:
         capture(session, OUTBOX, submission=person, settings=config)
 
-    erased: list[Erasure] = []
-
-    def erase() -> None:
+    def erase() -> Erasure:
         with database.transaction() as session:
-            erased.append(
-                erase_person(session, OUTBOX, email=ADDRESS, regulation="gdpr", settings=config)
-            )
+            return erase_person(session, OUTBOX, email=ADDRESS, regulation="gdpr", settings=config)
 
-    with database.transaction() as session:
+    with ThreadPoolExecutor(1) as pool, database.transaction() as session:
         capture(session, OUTBOX, submission=someone, settings=config)  # in flight
-        eraser = threading.Thread(target=erase)
-        eraser.start()
-
-        def erasure_waits() -> bool:
-            with database.read() as reader:
-                waiting = reader.execute(WAITING_FOR_THE_LOCK).scalar_one()
-            return int(waiting) > 0
-
-        deadline = time.monotonic() + 30
-        while not erasure_waits():
-            assert time.monotonic() < deadline, "the erasure did not wait for the capture"
-            time.sleep(0.05)
+        erasing = pool.submit(erase)
+        wait_until_waiting_for_an_advisory_lock(database, erasing)
         # The person comes back in the same transaction (a merge): the erasure must see it.
         capture(session, OUTBOX, submission=person, settings=config)
-    eraser.join(30)
-    assert [len(e.lead_ids) for e in erased] == [1]
+    assert len(erasing.result(timeout=30).lead_ids) == 1
     with database.transaction() as session:  # what the relay and the outbox purger do
         session.execute(update(TABLES.outbox).values(published_at=datetime.now(UTC)))
         ERASURES.purge_outbox(session, lead_ids=ERASURES.unpurged(session))

@@ -4,13 +4,12 @@ nothing."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import text, update
+from sqlalchemy import update
 
 from services.scoring.handlers import handlers
 from services.scoring.models import (
@@ -28,6 +27,7 @@ from shared.contracts import LeadErasedV1, LeadIngestedV1, Utm
 from shared.db import Database
 from shared.kafka.consumer import HandlerContext
 from shared.testing import factories
+from shared.testing.locks import wait_until_waiting_for_an_advisory_lock
 from shared.testing.personal_data import find_in_database
 
 T0 = datetime(2030, 3, 2, 9, 0, tzinfo=UTC)
@@ -108,12 +108,6 @@ def test_events_still_waiting_in_the_outbox_are_purged_once_published(database: 
         assert ERASURES.unpurged(session) == []
 
 
-WAITING_FOR_A_LEAD = text(
-    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-    " AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-)
-
-
 def test_an_erasure_and_an_event_of_the_lead_take_turns(database: Database) -> None:
     """Replicas read leads.erased and leads.ingested from different partitions at once: the
     event waits for the erasure in hand (or the erasure for the event), never both at once."""
@@ -124,20 +118,11 @@ def test_an_erasure_and_an_event_of_the_lead_take_turns(database: Database) -> N
     erased = factories.lead_erased(lead_id=lead_id)
     erase = handlers.get(LeadErasedV1)
     assert erase is not None
-    late = threading.Thread(
-        target=handle, args=(database, person(lead_id, 2, T0)), kwargs={"time": T0}
-    )
-    with database.transaction() as session:
+    with ThreadPoolExecutor(1) as pool, database.transaction() as session:
         erase(HandlerContext(session, Event(data=erased, source="/t"), OUTBOX, "t", 0, 0), erased)
-        late.start()
-        deadline = time.monotonic() + 30
-        while True:
-            with database.read() as reader:
-                if reader.execute(WAITING_FOR_A_LEAD).scalar_one():
-                    break
-            assert time.monotonic() < deadline, "the late event did not wait for the erasure"
-            time.sleep(0.05)
-    late.join(30)
+        late = pool.submit(handle, database, person(lead_id, 2, T0), time=T0)
+        wait_until_waiting_for_an_advisory_lock(database, late)
+    late.result(timeout=30)
     assert rows(database, LeadRecord) == []
     relay(database)
     with database.transaction() as session:
