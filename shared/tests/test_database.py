@@ -207,8 +207,9 @@ def test_a_postgresql_connection_gives_up_on_a_server_gone_without_a_word(
         )
     )
     try:
-        assert _tcp_options(named)["idle"] == 7
-        assert _tcp_options(named)["user_timeout_ms"] == 30_000
+        options = _tcp_options(named)
+        assert options["idle"] == 7
+        assert options["user_timeout_ms"] == 30_000
     finally:
         named.dispose()
 
